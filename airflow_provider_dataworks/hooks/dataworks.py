@@ -1,0 +1,683 @@
+"""DataWorksHook: every call this provider makes to DataWorks goes through here.
+
+Design notes (figures from ``benchmarks/RESULTS.md`` and the shared perf anchors):
+
+* **No SDK at import time.** The SDK's client module costs ~0.7 s to import; every DAG
+  file that imports the operator would pay it. The SDK is imported the first time a
+  client is built.
+* **Async path = the sync SDK on a small dedicated thread pool.** The SDK's own
+  ``*_async`` methods build a new SSL context, aiohttp session and TCP connection on every
+  call (46–66 ms of CPU over HTTPS here) and collapse a triggerer polling 1,000 runs. The
+  sync SDK keeps one pooled ``requests`` session per host (keep-alive, one SSL context), so
+  on a thread it costs about a millisecond of CPU per call, uses only public SDK API, and
+  never blocks the event loop: the thread does the connection lookup's heavy parts, the SDK
+  import, the credential refresh and the HTTP call; the loop only awaits.
+* **One retry layer.** Transient errors (throttling, 5xx, transport) are retried with
+  capped, fully-jittered exponential backoff that honours ``x-acs-retry-after``
+  (:mod:`.retry`); nothing else is retried. ``CreatePipelineRun`` has no idempotency token,
+  so it is retried only when the request certainly was not executed (throttled, or the
+  connection was never established); an ambiguous failure raises
+  :class:`PipelineRunAmbiguousCreateError` for the caller to reconcile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_dataworks import __version__
+from airflow_provider_dataworks.exceptions import (
+    DataWorksClientError,
+    DataWorksError,
+    DataWorksThrottlingError,
+    DataWorksTransportError,
+    PipelineRunAmbiguousCreateError,
+    PipelineRunFailedError,
+    PipelineRunTimeoutError,
+    is_transient,
+)
+from airflow_provider_dataworks.hooks.errors import translate_sdk_error
+from airflow_provider_dataworks.hooks.retry import RetryPolicy
+from airflow_provider_dataworks.hooks.settings import ConnectionSettings, parse_project_id
+from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.status import (
+    PipelineRun,
+    PipelineRunItem,
+    PipelineRunStatus,
+    RunMode,
+    RunType,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+USER_AGENT = f"airflow-provider-dataworks/{__version__}"
+#: ListPipelineRuns / ListPipelineRunItems accept at most 100 per page
+MAX_PAGE_SIZE = 100
+#: threads that run blocking SDK calls for the async methods (shared by every hook in the process)
+SDK_THREADS = 16
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def sdk_executor() -> ThreadPoolExecutor:
+    """Return the process-wide pool that runs SDK calls for ``*_async`` methods."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=SDK_THREADS, thread_name_prefix="dataworks-sdk")
+        return _executor
+
+
+def _create_may_retry(error: BaseException) -> bool:
+    """A create is repeated only when DataWorks certainly did not execute it."""
+    if isinstance(error, DataWorksThrottlingError):
+        return True
+    return isinstance(error, DataWorksTransportError) and not error.request_sent
+
+
+def validate_object_id(object_id: Any, field_name: str = "object_id") -> str:
+    """Return one DataWorks object ID as a string, or raise naming the field.
+
+    DataWorks deploys only the first ID of a list and silently ignores the rest, so a list
+    of several is refused here; a JSON array written as a string (the CLI mistake
+    ``'["123"]'``) is refused too, because DataWorks would look for an object literally
+    called ``["123"]``.
+    """
+    if isinstance(object_id, (list, tuple, set)):
+        items = list(object_id)
+        if len(items) != 1:
+            raise ValueError(
+                f"{field_name} takes ONE DataWorks object ID; got {len(items)}. DataWorks deploys only the "
+                "first ID of a list and silently ignores the rest. Deploy several objects with dynamic task "
+                f"mapping: CreatePipelineRunOperator.partial(...).expand({field_name}=[...])."
+            )
+        object_id = items[0]
+    if isinstance(object_id, bool) or object_id is None:
+        raise ValueError(f"{field_name} is required: the ID of a DataWorks node or workflow.")
+    text = str(object_id).strip()
+    if not text:
+        raise ValueError(f"{field_name} is required: the ID of a DataWorks node or workflow.")
+    if text[0] in "[{(" or "," in text or any(ch.isspace() for ch in text):
+        raise ValueError(
+            f"{field_name} must be a single object ID such as '8600000000000000001', got {text!r}. "
+            "Do not pass a JSON array as a string; for several objects use dynamic task mapping "
+            f"(.expand({field_name}=[...]))."
+        )
+    return text
+
+
+class DataWorksHook(BaseHook):
+    """Talk to the DataWorks OpenAPI (2024-05-18) about pipeline runs.
+
+    :param dataworks_conn_id: a ``dataworks`` connection, or an ``alibaba_cloud`` one
+        (extras ``access_key_id``, ``access_key_secret``, ``region``).
+    :param region: overrides the connection's ``region`` extra.
+    :param retry_policy: a :class:`RetryPolicy` or a mapping of its fields.
+    """
+
+    conn_name_attr = "dataworks_conn_id"
+    default_conn_name = "dataworks_default"
+    conn_type = "dataworks"
+    hook_name = "Alibaba Cloud DataWorks"
+
+    def __init__(
+        self,
+        dataworks_conn_id: str = default_conn_name,
+        *,
+        region: str | None = None,
+        retry_policy: RetryPolicy | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dataworks_conn_id = dataworks_conn_id
+        self.region = region
+        self.retry_policy = RetryPolicy.coerce(retry_policy)
+        self._settings: ConnectionSettings | None = None
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- connection and client
+
+    def get_settings(self) -> ConnectionSettings:
+        """Read and validate the connection (once per hook)."""
+        if self._settings is None:
+            conn = self.get_connection(self.dataworks_conn_id)
+            self._settings = ConnectionSettings.from_connection_fields(
+                conn_id=self.dataworks_conn_id,
+                login=conn.login,
+                password=conn.password,
+                extra=conn.extra_dejson,
+                region_override=self.region,
+            )
+        return self._settings
+
+    async def get_settings_async(self) -> ConnectionSettings:
+        """Read and validate the connection without blocking the event loop."""
+        if self._settings is None:
+            from airflow.providers.common.compat.connection import (
+                get_async_connection,
+                get_async_extra_dejson,
+            )
+
+            conn = await get_async_connection(self.dataworks_conn_id, hook=self)
+            extra = await get_async_extra_dejson(conn)
+            self._settings = ConnectionSettings.from_connection_fields(
+                conn_id=self.dataworks_conn_id,
+                login=conn.login,
+                password=conn.password,
+                extra=extra,
+                region_override=self.region,
+            )
+        return self._settings
+
+    def resolve_project_id(self, project_id: Any = None) -> int:
+        """Return ``project_id``, or the connection's default workspace, validated."""
+        if project_id in (None, ""):
+            project_id = self.get_settings().project_id
+        return parse_project_id(project_id)
+
+    async def resolve_project_id_async(self, project_id: Any = None) -> int:
+        if project_id in (None, ""):
+            project_id = (await self.get_settings_async()).project_id
+        return parse_project_id(project_id)
+
+    def get_conn(self) -> Any:
+        """Return the SDK client (built on first use; this imports the SDK)."""
+        return self._get_client(self.get_settings())
+
+    def _get_client(self, settings: ConnectionSettings) -> Any:
+        with self._client_lock:
+            if self._client is None:
+                self._client = build_sdk_client(settings)
+            return self._client
+
+    # ---------------------------------------------------------------- the I/O core
+
+    def _invoke(
+        self, settings: ConnectionSettings, action: str, request_name: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Make one SDK call (blocking) and return the response body as a PascalCase dict."""
+        client = self._get_client(settings)
+        from alibabacloud_dataworks_public20240518 import models
+
+        request = getattr(models, request_name)(**{k: v for k, v in params.items() if v is not None})
+        method = getattr(client, _snake(action))
+        try:
+            response = method(request)
+        except Exception as err:
+            raise translate_sdk_error(err, action) from err
+        body = response.body.to_map() if response.body is not None else {}
+        log.debug("DataWorks %s answered, RequestId %s", action, body.get("RequestId"))
+        return body
+
+    def _call(self, action: str, request_name: str, *, create: bool = False, **params: Any) -> dict[str, Any]:
+        settings = self.get_settings()
+        retrying = self.retry_policy.retrying(_create_may_retry if create else is_transient)
+        try:
+            return retrying(self._invoke, settings, action, request_name, params)
+        except DataWorksError as err:
+            if create and is_transient(err):
+                raise _ambiguous_create(err, params) from err
+            raise
+
+    async def _acall(self, action: str, request_name: str, *, create: bool = False, **params: Any) -> dict[str, Any]:
+        settings = await self.get_settings_async()
+        loop = asyncio.get_running_loop()
+        invoke = functools.partial(self._invoke, settings, action, request_name, params)
+
+        async def attempt() -> dict[str, Any]:
+            return await loop.run_in_executor(sdk_executor(), invoke)
+
+        retrying = self.retry_policy.async_retrying(_create_may_retry if create else is_transient)
+        try:
+            return await retrying(attempt)
+        except DataWorksError as err:
+            if create and is_transient(err):
+                raise _ambiguous_create(err, params) from err
+            raise
+
+    # ---------------------------------------------------------------- CreatePipelineRun
+
+    def _create_params(
+        self,
+        project_id: int,
+        object_id: Any,
+        type: str,
+        description: str | None,
+        run_mode: str | None,
+        auto_run_until_stage: str | None,
+    ) -> dict[str, Any]:
+        run_type = _enum_value(RunType, type, "type")
+        mode = _enum_value(RunMode, run_mode, "run_mode") if run_mode else None
+        if auto_run_until_stage and mode != RunMode.AUTO.value:
+            raise ValueError(
+                "auto_run_until_stage needs run_mode='Auto' (DataWorks only auto-runs stages in Auto mode); "
+                f"got run_mode={run_mode!r}."
+            )
+        return {
+            "project_id": project_id,
+            "type": run_type,
+            "object_ids": [validate_object_id(object_id)],
+            "description": description,
+            "run_mode": mode,
+            "auto_run_until_stage": auto_run_until_stage or None,
+        }
+
+    def create_pipeline_run(
+        self,
+        object_id: str,
+        type: str = "Online",
+        *,
+        project_id: Any = None,
+        description: str | None = None,
+        run_mode: str | None = None,
+        auto_run_until_stage: str | None = None,
+    ) -> str:
+        """Create a pipeline run for ONE object (and its children); return the run ID.
+
+        :raises PipelineRunAmbiguousCreateError: the call failed in a way that does not tell
+            whether DataWorks created the run; list the object's runs before trying again.
+        """
+        params = self._create_params(
+            self.resolve_project_id(project_id), object_id, type, description, run_mode, auto_run_until_stage
+        )
+        body = self._call("CreatePipelineRun", "CreatePipelineRunRequest", create=True, **params)
+        return _created_id(body, params)
+
+    async def create_pipeline_run_async(
+        self,
+        object_id: str,
+        type: str = "Online",
+        *,
+        project_id: Any = None,
+        description: str | None = None,
+        run_mode: str | None = None,
+        auto_run_until_stage: str | None = None,
+    ) -> str:
+        params = self._create_params(
+            await self.resolve_project_id_async(project_id),
+            object_id,
+            type,
+            description,
+            run_mode,
+            auto_run_until_stage,
+        )
+        body = await self._acall("CreatePipelineRun", "CreatePipelineRunRequest", create=True, **params)
+        return _created_id(body, params)
+
+    # ---------------------------------------------------------------- GetPipelineRun
+
+    def get_pipeline_run(self, run_id: str, project_id: Any = None) -> PipelineRun:
+        """Return the run with its stages."""
+        body = self._call(
+            "GetPipelineRun",
+            "GetPipelineRunRequest",
+            project_id=self.resolve_project_id(project_id),
+            id=run_id,
+        )
+        return _parse_run(body)
+
+    async def get_pipeline_run_async(self, run_id: str, project_id: Any = None) -> PipelineRun:
+        body = await self._acall(
+            "GetPipelineRun",
+            "GetPipelineRunRequest",
+            project_id=await self.resolve_project_id_async(project_id),
+            id=run_id,
+        )
+        return _parse_run(body)
+
+    # ---------------------------------------------------------------- ListPipelineRuns
+
+    def list_pipeline_runs(
+        self,
+        project_id: Any = None,
+        *,
+        object_id: str | None = None,
+        status: str | None = None,
+        creator: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> list[PipelineRun]:
+        """Return every matching run, reading every page."""
+        params = _list_params(self.resolve_project_id(project_id), object_id, status, creator, page_size)
+        runs: list[PipelineRun] = []
+        for page in range(1, 1_000_000):
+            body = self._call("ListPipelineRuns", "ListPipelineRunsRequest", page_number=page, **params)
+            if _collect(body, "PipelineRuns", PipelineRun.from_api, runs, page_size):
+                return runs
+        return runs
+
+    async def list_pipeline_runs_async(
+        self,
+        project_id: Any = None,
+        *,
+        object_id: str | None = None,
+        status: str | None = None,
+        creator: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> list[PipelineRun]:
+        params = _list_params(await self.resolve_project_id_async(project_id), object_id, status, creator, page_size)
+        runs: list[PipelineRun] = []
+        for page in range(1, 1_000_000):
+            body = await self._acall("ListPipelineRuns", "ListPipelineRunsRequest", page_number=page, **params)
+            if _collect(body, "PipelineRuns", PipelineRun.from_api, runs, page_size):
+                return runs
+        return runs
+
+    # ---------------------------------------------------------------- ListPipelineRunItems
+
+    def list_pipeline_run_items(self, run_id: str, project_id: Any = None) -> list[PipelineRunItem]:
+        """Return the objects fixed in a run (the object and its children), every page."""
+        project = self.resolve_project_id(project_id)
+        items: list[PipelineRunItem] = []
+        for page in range(1, 1_000_000):
+            body = self._call(
+                "ListPipelineRunItems",
+                "ListPipelineRunItemsRequest",
+                project_id=project,
+                pipeline_run_id=run_id,
+                page_number=page,
+                page_size=MAX_PAGE_SIZE,
+            )
+            if _collect(body, "PipelineRunItems", PipelineRunItem.from_api, items, MAX_PAGE_SIZE):
+                return items
+        return items
+
+    async def list_pipeline_run_items_async(self, run_id: str, project_id: Any = None) -> list[PipelineRunItem]:
+        project = await self.resolve_project_id_async(project_id)
+        items: list[PipelineRunItem] = []
+        for page in range(1, 1_000_000):
+            body = await self._acall(
+                "ListPipelineRunItems",
+                "ListPipelineRunItemsRequest",
+                project_id=project,
+                pipeline_run_id=run_id,
+                page_number=page,
+                page_size=MAX_PAGE_SIZE,
+            )
+            if _collect(body, "PipelineRunItems", PipelineRunItem.from_api, items, MAX_PAGE_SIZE):
+                return items
+        return items
+
+    # ---------------------------------------------------------------- ExecPipelineRunStage
+
+    def exec_pipeline_run_stage(self, run_id: str, stage_code: str, project_id: Any = None) -> bool:
+        """Ask DataWorks to execute one stage (asynchronously); return whether it was triggered."""
+        body = self._call(
+            "ExecPipelineRunStage",
+            "ExecPipelineRunStageRequest",
+            project_id=self.resolve_project_id(project_id),
+            id=run_id,
+            code=stage_code,
+        )
+        return bool(body.get("Success", True))
+
+    async def exec_pipeline_run_stage_async(self, run_id: str, stage_code: str, project_id: Any = None) -> bool:
+        body = await self._acall(
+            "ExecPipelineRunStage",
+            "ExecPipelineRunStageRequest",
+            project_id=await self.resolve_project_id_async(project_id),
+            id=run_id,
+            code=stage_code,
+        )
+        return bool(body.get("Success", True))
+
+    # ---------------------------------------------------------------- AbolishPipelineRun
+
+    def abolish_pipeline_run(self, run_id: str, project_id: Any = None) -> bool:
+        """Cancel a run (its status becomes ``Cancel``); return whether DataWorks accepted."""
+        body = self._call(
+            "AbolishPipelineRun",
+            "AbolishPipelineRunRequest",
+            project_id=self.resolve_project_id(project_id),
+            id=run_id,
+        )
+        return bool(body.get("Success", True))
+
+    async def abolish_pipeline_run_async(self, run_id: str, project_id: Any = None) -> bool:
+        body = await self._acall(
+            "AbolishPipelineRun",
+            "AbolishPipelineRunRequest",
+            project_id=await self.resolve_project_id_async(project_id),
+            id=run_id,
+        )
+        return bool(body.get("Success", True))
+
+    # ---------------------------------------------------------------- the blocking wait
+
+    def wait_for_pipeline_run(
+        self,
+        run_id: str,
+        project_id: Any = None,
+        *,
+        poll_interval: float = 10.0,
+        deadline: float | None = None,
+        advance_stages: bool = True,
+        advance_until_stage: str | None = None,
+        progress: RunProgress | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> PipelineRun:
+        """Poll (and optionally drive) a run until it finishes; return the final run.
+
+        :param deadline: absolute ``time.time()`` after which the wait gives up.
+        :param progress: carry memory of executed stages over several waits (optional).
+        :raises PipelineRunFailedError: the run ended ``Fail``, ``Termination`` or ``Cancel``.
+        :raises PipelineRunTimeoutError: the deadline passed first; the run is left as it is.
+        """
+        project = self.resolve_project_id(project_id)
+        progress = progress or RunProgress(
+            advance_stages=advance_stages, advance_until_stage=advance_until_stage, logger=self.log
+        )
+        while True:
+            run = self.get_pipeline_run(run_id, project)
+            decision = progress.decide(run)
+            if decision.step is Step.SUCCEED:
+                self.log.info("%s", decision.reason)
+                return run
+            if decision.step is Step.FAIL:
+                if run.is_failed:
+                    raise PipelineRunFailedError(run)
+                raise DataWorksError(decision.reason)
+            if decision.step is Step.EXECUTE and decision.stage is not None:
+                try:
+                    self.exec_pipeline_run_stage(run_id, decision.stage.code, project)
+                    progress.executed(decision.stage)
+                except DataWorksClientError as err:
+                    progress.refused(decision.stage, err)
+            remaining = None if deadline is None else deadline - time.time()
+            if remaining is not None and remaining <= 0:
+                raise PipelineRunTimeoutError(
+                    f"Pipeline run {run_id} did not finish before the timeout. {progress.describe_stop(run)}",
+                    run=run,
+                    stage=run.current_stage,
+                )
+            sleep(poll_interval if remaining is None else min(poll_interval, remaining))
+
+    # ---------------------------------------------------------------- connection test
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Make one cheap read call; return ``(ok, reason)`` for Airflow's Test button."""
+        try:
+            settings = self.get_settings()
+            if settings.project_id:
+                body = self._call("GetProject", "GetProjectRequest", id=settings.project_id)
+                name = (body.get("Project") or {}).get("Name")
+                return (
+                    True,
+                    f"Connected to DataWorks; workspace {settings.project_id} ({name}) is accessible.",
+                )
+            self._call("ListProjects", "ListProjectsRequest", page_size=1)
+            return True, "Connected to DataWorks (no default workspace set: listed workspaces)."
+        except ValueError as err:
+            return False, f"Invalid connection: {err}"
+        except DataWorksError as err:
+            return False, _explain_connection_failure(err)
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def build_sdk_client(settings: ConnectionSettings) -> Any:
+    """Build the SDK client for ``settings`` (imports the SDK; blocking)."""
+    from alibabacloud_dataworks_public20240518.client import Client
+    from alibabacloud_tea_openapi.utils_models import Config
+
+    options: dict[str, Any] = {
+        "region_id": settings.region,
+        "endpoint": settings.endpoint,
+        "protocol": settings.protocol,
+        "user_agent": USER_AGENT,
+        "ca": settings.ca,
+        "read_timeout": int(settings.read_timeout * 1000) if settings.read_timeout else None,
+        "connect_timeout": int(settings.connect_timeout * 1000) if settings.connect_timeout else None,
+    }
+    if settings.auth_type in ("access_key", "sts"):
+        options["access_key_id"] = settings.access_key_id
+        options["access_key_secret"] = settings.access_key_secret
+        if settings.auth_type == "sts":
+            options["security_token"] = settings.security_token
+    else:
+        options["credential"] = _credential_client(settings)
+    try:
+        client = Client(Config(**{key: value for key, value in options.items() if value is not None}))
+    except Exception as err:
+        raise ValueError(f"Connection {settings.conn_id!r}: could not configure the DataWorks client: {err}") from None
+    endpoint = str(getattr(client, "_endpoint", "") or "")
+    if not settings.endpoint and endpoint.startswith("dataworks-public."):
+        # The SDK's fallback host for a region it has no endpoint for; it does not exist.
+        raise ValueError(
+            f"Connection {settings.conn_id!r}: region {settings.region!r} has no known DataWorks endpoint. "
+            "Check the region ID (e.g. cn-hangzhou, ap-southeast-1) or set the endpoint extra."
+        )
+    return client
+
+
+def _credential_client(settings: ConnectionSettings) -> Any:
+    from alibabacloud_credentials.client import Client as CredentialClient
+    from alibabacloud_credentials.models import Config as CredentialConfig
+
+    if settings.auth_type == "default_chain":
+        return CredentialClient()
+    fields: dict[str, Any] = {"type": settings.auth_type}
+    if settings.auth_type == "ram_role_arn":
+        fields.update(
+            access_key_id=settings.access_key_id,
+            access_key_secret=settings.access_key_secret,
+            security_token=settings.security_token,
+            role_arn=settings.role_arn,
+            role_session_name=settings.role_session_name or "airflow-dataworks",
+            external_id=settings.external_id,
+            sts_endpoint=settings.sts_endpoint,
+        )
+    elif settings.auth_type == "ecs_ram_role":
+        fields.update(role_name=settings.role_name)
+    elif settings.auth_type == "oidc_role_arn":
+        fields.update(
+            role_arn=settings.role_arn,
+            oidc_provider_arn=settings.oidc_provider_arn,
+            oidc_token_file_path=settings.oidc_token_file_path,
+            role_session_name=settings.role_session_name or "airflow-dataworks",
+            sts_endpoint=settings.sts_endpoint,
+        )
+    elif settings.auth_type == "credentials_uri":
+        fields.update(credentials_uri=settings.credentials_uri)
+    return CredentialClient(CredentialConfig(**{k: v for k, v in fields.items() if v is not None}))
+
+
+def _snake(action: str) -> str:
+    out = []
+    for index, char in enumerate(action):
+        if char.isupper() and index:
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)
+
+
+def _enum_value(enum: Any, value: Any, field_name: str) -> str:
+    allowed = [member.value for member in enum]
+    text = getattr(value, "value", value)
+    if text not in allowed:
+        raise ValueError(f"{field_name} must be one of {', '.join(allowed)}; got {value!r}.")
+    return str(text)
+
+
+def _list_params(
+    project_id: int, object_id: str | None, status: str | None, creator: str | None, page_size: int
+) -> dict[str, Any]:
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}.")
+    return {
+        "project_id": project_id,
+        "object_id": validate_object_id(object_id) if object_id is not None else None,
+        "status": _enum_value(PipelineRunStatus, status, "status") if status else None,
+        "creator": creator,
+        "page_size": page_size,
+    }
+
+
+def _collect(body: dict[str, Any], key: str, parse: Callable[[Any], T], into: list[T], page_size: int) -> bool:
+    """Append one page; return True when it was the last page."""
+    paging = body.get("PagingInfo") or {}
+    rows = paging.get(key) or []
+    into.extend(parse(row) for row in rows)
+    total = paging.get("TotalCount")
+    if total is not None:
+        try:
+            return len(into) >= int(total) or not rows
+        except (TypeError, ValueError):
+            pass
+    return len(rows) < page_size
+
+
+def _parse_run(body: dict[str, Any]) -> PipelineRun:
+    return PipelineRun.from_api(body.get("Pipeline") or {}, request_id=body.get("RequestId"))
+
+
+def _created_id(body: dict[str, Any], params: dict[str, Any]) -> str:
+    run_id = body.get("Id")
+    if not run_id:
+        raise DataWorksError(
+            f"CreatePipelineRun for object {params['object_ids'][0]} returned no run Id "
+            f"(RequestId {body.get('RequestId')})."
+        )
+    log.info(
+        "Created DataWorks pipeline run %s (%s of object %s in workspace %s, RequestId %s).",
+        run_id,
+        params["type"],
+        params["object_ids"][0],
+        params["project_id"],
+        body.get("RequestId"),
+    )
+    return str(run_id)
+
+
+def _ambiguous_create(error: DataWorksError, params: dict[str, Any]) -> PipelineRunAmbiguousCreateError:
+    return PipelineRunAmbiguousCreateError(
+        f"CreatePipelineRun for object {params['object_ids'][0]} in workspace {params['project_id']} failed "
+        f"without a clear answer, so the run may or may not exist: {error}. It was not resubmitted; list the "
+        "object's pipeline runs before creating another.",
+        cause=error,
+    )
+
+
+def _explain_connection_failure(error: DataWorksError) -> str:
+    code = getattr(error, "code", None) or ""
+    if code.startswith("InvalidAccessKeyId"):
+        return f"The AccessKey ID is not known to Alibaba Cloud: {error}"
+    if code.startswith(("SignatureDoesNotMatch", "IncompleteSignature")):
+        return f"The AccessKey Secret does not match the AccessKey ID: {error}"
+    if code.startswith(("Forbidden", "ResourceNotAuthorized", "NoPermission")):
+        return f"The credentials may not access this workspace or DataWorks API: {error}"
+    if isinstance(error, DataWorksTransportError):
+        return f"DataWorks could not be reached (check the region, endpoint and network): {error}"
+    return f"DataWorks rejected the test call: {error}"

@@ -1,0 +1,320 @@
+"""The pipeline-run state machine: status vocabulary, typed records and the outcome rules.
+
+This module is the single owner of "what does this status mean". The hook parses API
+responses into :class:`PipelineRun` records here; the operator, the sensor, the trigger and
+the hook's poll loop only ask the record (``is_terminal``, ``is_success``,
+``next_stage_to_execute`` …) and never compare status strings themselves.
+
+DataWorks may add statuses in the future. An unknown status is kept verbatim as a string,
+logged once, and treated as *not finished*: waiting longer is safe, declaring success or
+failure on a value we do not understand is not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class PipelineRunStatus(StrEnum):
+    """Status of a pipeline run and of each of its stages, spelled exactly as DataWorks does."""
+
+    INIT = "Init"
+    RUNNING = "Running"
+    SUCCESS = "Success"
+    FAIL = "Fail"
+    TERMINATION = "Termination"
+    CANCEL = "Cancel"
+
+
+class RunType(StrEnum):
+    """What a pipeline run does to its object."""
+
+    ONLINE = "Online"
+    OFFLINE = "Offline"
+
+
+class RunMode(StrEnum):
+    """Who advances the stages: the caller (``Normal``) or DataWorks (``Auto``)."""
+
+    NORMAL = "Normal"
+    AUTO = "Auto"
+
+
+TERMINAL_STATUSES: frozenset[PipelineRunStatus] = frozenset(
+    {
+        PipelineRunStatus.SUCCESS,
+        PipelineRunStatus.FAIL,
+        PipelineRunStatus.TERMINATION,
+        PipelineRunStatus.CANCEL,
+    }
+)
+FAILED_STATUSES: frozenset[PipelineRunStatus] = TERMINAL_STATUSES - {PipelineRunStatus.SUCCESS}
+
+_warned_unknown: set[str] = set()
+
+
+def parse_status(raw: str | None) -> PipelineRunStatus | None:
+    """Return the known status for ``raw``, or ``None`` when DataWorks sent something new."""
+    if raw is None:
+        return None
+    try:
+        return PipelineRunStatus(raw)
+    except ValueError:
+        if raw not in _warned_unknown:
+            _warned_unknown.add(raw)
+            log.warning("DataWorks returned the unknown pipeline-run status %r; treating it as not finished.", raw)
+        return None
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a pipeline run (build, a check, a deployment…)."""
+
+    code: str
+    step: int
+    type: str
+    status: str
+    name: str = ""
+    message: str = ""
+    description: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self) -> PipelineRunStatus | None:
+        """The status as a known value, or ``None`` when it is new to this provider."""
+        return parse_status(self.status)
+
+    @property
+    def is_success(self) -> bool:
+        return self.state is PipelineRunStatus.SUCCESS
+
+    @property
+    def is_failed(self) -> bool:
+        return self.state in FAILED_STATUSES
+
+    @property
+    def is_waiting(self) -> bool:
+        """Whether the stage has not started (it waits for DataWorks or for ``ExecPipelineRunStage``)."""
+        return self.state is PipelineRunStatus.INIT
+
+    def describe(self) -> str:
+        """Return a one-line description for logs and error messages."""
+        text = f"stage {self.step} {self.code} ({self.type}) {self.status}"
+        if self.message:
+            text += f": {self.message}"
+        return text
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Stage:
+        """Build a stage from the PascalCase mapping DataWorks returns."""
+        return cls(
+            code=str(data.get("Code") or ""),
+            step=_as_int(data.get("Step")) or 0,
+            type=str(data.get("Type") or ""),
+            status=str(data.get("Status") or ""),
+            name=str(data.get("Name") or ""),
+            message=str(data.get("Message") or ""),
+            description=str(data.get("Description") or ""),
+            detail=dict(data.get("Detail") or {}),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        """Return the PascalCase mapping (JSON primitives) this stage was built from."""
+        return {
+            "Code": self.code,
+            "Step": self.step,
+            "Type": self.type,
+            "Status": self.status,
+            "Name": self.name,
+            "Message": self.message,
+            "Description": self.description,
+            "Detail": dict(self.detail),
+        }
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """A pipeline run (deployment process) as last read from DataWorks."""
+
+    id: str
+    project_id: int | None
+    status: str
+    stages: tuple[Stage, ...] = ()
+    message: str = ""
+    description: str = ""
+    creator: str = ""
+    create_time_ms: int | None = None
+    modify_time_ms: int | None = None
+    request_id: str | None = None
+
+    @property
+    def state(self) -> PipelineRunStatus | None:
+        """The status as a known value, or ``None`` when it is new to this provider."""
+        return parse_status(self.status)
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run has finished, successfully or not. Unknown statuses are not terminal."""
+        return self.state in TERMINAL_STATUSES
+
+    @property
+    def is_success(self) -> bool:
+        """Whether the run deployed (or undeployed) its object: only ``Success`` counts."""
+        return self.state is PipelineRunStatus.SUCCESS
+
+    @property
+    def is_failed(self) -> bool:
+        """Whether the run finished without success (``Fail``, ``Termination`` or ``Cancel``)."""
+        return self.state in FAILED_STATUSES
+
+    @property
+    def ordered_stages(self) -> tuple[Stage, ...]:
+        return tuple(sorted(self.stages, key=lambda stage: stage.step))
+
+    @property
+    def failed_stage(self) -> Stage | None:
+        """The first stage that failed, if any."""
+        return next((stage for stage in self.ordered_stages if stage.is_failed), None)
+
+    @property
+    def current_stage(self) -> Stage | None:
+        """The first stage that has not succeeded (where the run is, or where it stopped)."""
+        return next((stage for stage in self.ordered_stages if not stage.is_success), None)
+
+    @property
+    def next_stage_to_execute(self) -> Stage | None:
+        """The stage that waits for ``ExecPipelineRunStage``, or ``None``.
+
+        Only while the run is active, only the lowest-step stage that has not succeeded, only
+        when it is still ``Init`` and every earlier stage succeeded. A stage that is running,
+        failed or in an unknown state is never returned, so a stage is never executed twice.
+        """
+        if self.is_terminal or self.state is None:
+            return None
+        stage = self.current_stage
+        if stage is None or not stage.is_waiting:
+            return None
+        return stage
+
+    def stage(self, code: str) -> Stage | None:
+        """Return the stage with this code, if the run has one."""
+        return next((stage for stage in self.stages if stage.code == code), None)
+
+    def stages_succeeded_through(self, code: str) -> bool:
+        """Whether the stage ``code`` and every stage before it succeeded."""
+        target = self.stage(code)
+        if target is None:
+            return False
+        return all(stage.is_success for stage in self.ordered_stages if stage.step <= target.step)
+
+    def describe_failure(self) -> str:
+        """Return why the run did not succeed: run id, failing stage and the messages DataWorks gave."""
+        parts = [f"DataWorks pipeline run {self.id} ended with status {self.status}"]
+        stage = self.failed_stage
+        if stage is not None:
+            parts.append(f"at stage {stage.code} (type {stage.type}, step {stage.step})")
+        text = " ".join(parts) + "."
+        if stage is not None and stage.message:
+            text += f" Stage message: {stage.message}."
+        if self.message and (stage is None or self.message != stage.message):
+            text += f" Pipeline message: {self.message}."
+        if self.request_id:
+            text += f" Last RequestId: {self.request_id}."
+        return text
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any], request_id: str | None = None) -> PipelineRun:
+        """Build a run from the PascalCase ``Pipeline`` mapping of ``GetPipelineRun``/``ListPipelineRuns``."""
+        return cls(
+            id=str(data.get("Id") or ""),
+            project_id=_as_int(data.get("ProjectId")),
+            status=str(data.get("Status") or ""),
+            stages=tuple(Stage.from_api(stage) for stage in data.get("Stages") or ()),
+            message=str(data.get("Message") or ""),
+            description=str(data.get("Description") or ""),
+            creator=str(data.get("Creator") or ""),
+            create_time_ms=_as_int(data.get("CreateTime")),
+            modify_time_ms=_as_int(data.get("ModifyTime")),
+            request_id=request_id,
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        """Return a PascalCase mapping of JSON primitives; :meth:`from_api` reads it back."""
+        return {
+            "Id": self.id,
+            "ProjectId": self.project_id,
+            "Status": self.status,
+            "Stages": [stage.to_api() for stage in self.stages],
+            "Message": self.message,
+            "Description": self.description,
+            "Creator": self.creator,
+            "CreateTime": self.create_time_ms,
+            "ModifyTime": self.modify_time_ms,
+        }
+
+
+class StageTransitionLog:
+    """Remembers what was logged so each stage transition shows once in the task log."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def new_transitions(self, run: PipelineRun) -> list[Stage]:
+        """Return the stages whose status changed since the last call."""
+        changed = []
+        for stage in run.ordered_stages:
+            key = stage.code or str(stage.step)
+            if self._seen.get(key) != stage.status:
+                self._seen[key] = stage.status
+                changed.append(stage)
+        return changed
+
+    def log(self, run: PipelineRun, logger: logging.Logger) -> None:
+        for stage in self.new_transitions(run):
+            logger.info(
+                "Pipeline run %s: step %s %s (%s) is %s%s",
+                run.id,
+                stage.step,
+                stage.code,
+                stage.type,
+                stage.status,
+                f": {stage.message}" if stage.message else "",
+            )
+
+
+@dataclass(frozen=True)
+class PipelineRunItem:
+    """An object (node, workflow, resource, function) fixed in a pipeline run."""
+
+    id: str
+    name: str
+    type: str
+    status: str
+    message: str = ""
+    version: int | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> PipelineRunItem:
+        return cls(
+            id=str(data.get("Id") or ""),
+            name=str(data.get("Name") or ""),
+            type=str(data.get("Type") or ""),
+            status=str(data.get("Status") or ""),
+            message=str(data.get("Message") or ""),
+            version=_as_int(data.get("Version")),
+        )
