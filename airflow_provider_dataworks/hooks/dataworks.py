@@ -227,7 +227,7 @@ class DataWorksHook(BaseHook):
         try:
             return retrying(self._invoke, settings, action, request_name, params)
         except DataWorksError as err:
-            if create and is_transient(err):
+            if create and is_transient(err) and not _create_may_retry(err):
                 raise _ambiguous_create(err, params) from err
             raise
 
@@ -243,7 +243,7 @@ class DataWorksHook(BaseHook):
         try:
             return await retrying(attempt)
         except DataWorksError as err:
-            if create and is_transient(err):
+            if create and is_transient(err) and not _create_may_retry(err):
                 raise _ambiguous_create(err, params) from err
             raise
 
