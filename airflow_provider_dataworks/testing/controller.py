@@ -1,0 +1,417 @@
+"""``DataWorksEmulator``: run the emulator inside a test process, or drive one running elsewhere.
+
+In-process, the server runs on its own event loop in a daemon thread; control calls are handed
+to that loop, so test code never races the server. :meth:`DataWorksEmulator.attach` returns an
+object with the same methods that talks to another process's emulator over the control API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from . import errors
+from .auth import DEFAULT_ACCOUNT_ID, Credential
+from .core import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorCore, Settings
+from .faults import HTTP_ERROR, Fault
+from .runtime import Listener, start_listener
+from .seed import SeedSource, load_seed
+from .server import CONTROL_ROUTES
+
+#: Environment variables that would route the SDK's loopback calls through a proxy.
+PROXY_ENV_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+class EmulatorControlError(RuntimeError):
+    """A control operation was refused (unknown run, stage not approvable, bad payload...)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class _InProcess:
+    """Runs an :class:`EmulatorCore` listener on a private event loop thread."""
+
+    def __init__(self, core: EmulatorCore, host: str, port: int, tls: bool, cert_dir: str | None) -> None:
+        self.core = core
+        self._args = (host, port, tls, cert_dir)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.listener: Listener | None = None
+        self._thread = threading.Thread(target=self._main, name="dataworks-emulator", daemon=True)
+
+    def start(self) -> Listener:
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        assert self.listener is not None
+        return self.listener
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        host, port, tls, cert_dir = self._args
+        try:
+            self.listener = self._loop.run_until_complete(start_listener(self.core, host, port, tls, cert_dir))
+        except BaseException as err:  # handed to the starting thread
+            self._error = err
+            self._ready.set()
+            self._loop.close()
+            return
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.run_until_complete(self.listener.close())
+            self._loop.close()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+
+    def control(self, operation: str, payload: Mapping[str, Any]) -> Any:
+        async def run() -> Any:
+            return self.core.control(operation, payload)
+
+        try:
+            return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
+        except errors.ApiError as err:
+            raise EmulatorControlError(err.status, err.code, err.message) from err
+        except (KeyError, TypeError, ValueError) as err:
+            raise EmulatorControlError(400, "InvalidRequest", repr(err)) from err
+
+
+class _Remote:
+    """Talks to an emulator in another process through ``/_emulator/``."""
+
+    def __init__(self, url: str, ca_path: str | None) -> None:
+        self.url = url.rstrip("/")
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+        if self.url.startswith("https://"):
+            context = ssl.create_default_context(cafile=ca_path)
+            if ca_path is None:
+                # The emulator's own throw-away CA; the control API only answers loopback clients.
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def control(self, operation: str, payload: Mapping[str, Any]) -> Any:
+        method, path = CONTROL_ROUTES[operation]
+        data = None
+        url = self.url + path
+        if method == "GET":
+            query = {k: v for k, v in payload.items() if v is not None}
+            if query:
+                url += "?" + urlencode(query)
+        else:
+            data = json.dumps(dict(payload)).encode()
+        request = urllib.request.Request(  # noqa: S310 - the URL is the emulator's own http(s) URL
+            url, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with self._opener.open(request, timeout=30) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as err:
+            body = json.loads(err.read() or b"{}")
+            raise EmulatorControlError(err.code, body.get("error", ""), body.get("message", "")) from err
+
+
+class DataWorksEmulator:
+    """A local DataWorks OpenAPI emulator that the real Alibaba Cloud SDK talks to.
+
+    :param stage_seconds: how long every pipeline-run stage takes once started (0: instantly).
+    :param tls: serve HTTPS with a throw-away CA (see :attr:`ca_path`).
+    :param seed: a seed file path or document; ``None`` loads the packaged default seed.
+    :param access_key_id: the AccessKey ID the emulator accepts.
+    :param access_key_secret: its secret.
+    :param account_id: the account reported as ``Creator`` for that AccessKey.
+    :param host: interface to listen on.
+    :param port: port to listen on; 0 picks a free one.
+    :param cert_dir: where to write the TLS files (default: a temporary directory).
+    :param object_not_found_code: the error code of the "未找到发布对象" answer.
+    :param clock: epoch-seconds clock of the emulator (tests may pass a fake one).
+    """
+
+    def __init__(
+        self,
+        stage_seconds: float = 0.0,
+        tls: bool = False,
+        seed: SeedSource = None,
+        access_key_id: str = DEFAULT_ACCESS_KEY_ID,
+        access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
+        *,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cert_dir: str | Path | None = None,
+        object_not_found_code: str = errors.OBJECT_NOT_FOUND_CODE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stage_seconds = stage_seconds
+        self.tls = tls
+        self.seed = seed
+        self.access_key_id = access_key_id
+        self.access_key_secret = access_key_secret
+        self.account_id = account_id
+        self.host = host
+        self.port = port
+        self.cert_dir = None if cert_dir is None else str(cert_dir)
+        self.object_not_found_code = object_not_found_code
+        self.clock = clock
+        self._backend: _InProcess | _Remote | None = None
+        self._info: dict[str, Any] = {}
+
+    # --- life cycle -------------------------------------------------------------------------------
+
+    @classmethod
+    def attach(cls, url: str, *, ca_path: str | None = None) -> DataWorksEmulator:
+        """Return a handle on an emulator already running at ``url`` (e.g. ``http://127.0.0.1:PORT``)."""
+        emulator = cls()
+        remote = _Remote(url, ca_path)
+        emulator._backend = remote
+        emulator._load_info()
+        if ca_path is not None:
+            emulator._info["ca_path"] = ca_path
+        return emulator
+
+    def start(self) -> DataWorksEmulator:
+        """Start serving; return ``self``. Typically used through ``with``."""
+        if self._backend is not None:
+            raise RuntimeError("the emulator is already running")
+        settings = Settings(
+            seed=load_seed(self.seed),
+            credentials=[Credential(self.access_key_id, self.access_key_secret, account_id=self.account_id)],
+            stage_seconds=self.stage_seconds,
+            object_not_found_code=self.object_not_found_code,
+        )
+        backend = _InProcess(EmulatorCore(settings, self.clock), self.host, self.port, self.tls, self.cert_dir)
+        backend.start()
+        self._backend = backend
+        self._load_info()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port (no-op for an attached emulator)."""
+        backend, self._backend = self._backend, None
+        if isinstance(backend, _InProcess):
+            backend.stop()
+
+    def __enter__(self) -> DataWorksEmulator:
+        return self.start() if self._backend is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _control(self, operation: str, payload: Mapping[str, Any] | None = None) -> Any:
+        if self._backend is None:
+            raise RuntimeError("the emulator is not running; use start() or a with block")
+        return self._backend.control(operation, payload or {})
+
+    def _load_info(self) -> None:
+        self._info = dict(self._control("info"))
+        if isinstance(self._backend, _Remote):
+            self.access_key_id = self._info.get("access_key_id") or self.access_key_id
+            self.access_key_secret = self._info.get("access_key_secret") or self.access_key_secret
+            self.stage_seconds = float(self._info.get("stage_seconds", self.stage_seconds))
+            self.tls = self._info.get("protocol") == "https"
+
+    # --- where to connect ---------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port``: what the SDK's ``Config.endpoint`` wants."""
+        return str(self._info["endpoint"])
+
+    @property
+    def protocol(self) -> str:
+        """``http`` or ``https``: the SDK's ``Config.protocol``."""
+        return str(self._info["protocol"])
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:PORT``."""
+        return str(self._info["url"])
+
+    @property
+    def ca_path(self) -> str | None:
+        """CA bundle to trust in TLS mode (the SDK's ``Config.ca``); ``None`` over HTTP."""
+        value = self._info.get("ca_path")
+        return None if value is None else str(value)
+
+    def connection_uri(self, project_id: int | str | None = 10000, conn_type: str = "dataworks", **extra: Any) -> str:
+        """Return an Airflow connection URI pointing at this emulator.
+
+        :param project_id: stored as the ``project_id`` extra; ``None`` leaves it out.
+        :param extra: more extras (``region`` overrides ``cn-hangzhou``); a ``None`` value removes one.
+        """
+        params: dict[str, Any] = {"endpoint": self.endpoint, "protocol": self.protocol, "region": "cn-hangzhou"}
+        if project_id is not None:
+            params["project_id"] = project_id
+        if self.ca_path:
+            params["ca"] = self.ca_path
+        params.update(extra)
+        query = urlencode({k: str(v) for k, v in params.items() if v is not None})
+        login = quote(self.access_key_id, safe="")
+        password = quote(self.access_key_secret, safe="")
+        return f"{conn_type}://{login}:{password}@/?{query}"
+
+    # --- control ------------------------------------------------------------------------------------
+
+    def inject_fault(
+        self,
+        action: str = "*",
+        kind: str = HTTP_ERROR,
+        count: int = 1,
+        status: int | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        retry_after_ms: int | None = None,
+        seconds: float | None = None,
+    ) -> Fault:
+        """Make the next ``count`` calls of ``action`` fail as ``kind`` (see :mod:`.faults`)."""
+        fault = Fault(action, kind, count, status, code, message, retry_after_ms, seconds)
+        self._control("add_fault", fault.to_json())
+        return fault
+
+    def clear_faults(self) -> None:
+        """Drop every pending fault."""
+        self._control("clear_faults")
+
+    def pending_faults(self) -> list[Fault]:
+        """Return the faults not used up yet."""
+        return [Fault.from_json(f) for f in self._control("faults")]
+
+    def runs(self, object_id: str | int | None = None, project_id: int | None = None) -> list[dict[str, Any]]:
+        """Return every run (oldest first) as ``GET /_emulator/runs`` does, optionally filtered."""
+        result: list[dict[str, Any]] = self._control(
+            "runs",
+            {"object_id": None if object_id is None else str(object_id), "project_id": project_id},
+        )
+        return result
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """Return one run by ID.
+
+        :raises KeyError: when there is no such run.
+        """
+        for record in self.runs():
+            if record["id"] == run_id:
+                return record
+        raise KeyError(run_id)
+
+    def calls(self, action: str | None = None) -> list[dict[str, Any]]:
+        """Return the logged API calls (``action``, ``status``, ``code``, ``time``, ``fault``...)."""
+        calls: list[dict[str, Any]] = self._control("calls", {"action": action})["calls"]
+        return calls
+
+    def call_counts(self) -> dict[str, int]:
+        """Return how many calls each action received since the last reset."""
+        counts: dict[str, int] = self._control("calls", {"counts_only": "1"})["counts"]
+        return counts
+
+    def objects(self, project_id: int) -> list[dict[str, Any]]:
+        """Return the objects of workspace ``project_id`` with their deployed state and version."""
+        objects: list[dict[str, Any]] = self._control("objects", {"project_id": project_id})
+        return objects
+
+    def get_object(self, project_id: int, object_id: str | int) -> dict[str, Any]:
+        """Return one top-level object of workspace ``project_id``.
+
+        :raises KeyError: when there is no such object.
+        """
+        for obj in self.objects(project_id):
+            if obj["id"] == str(object_id):
+                return obj
+        raise KeyError(object_id)
+
+    def add_object(
+        self,
+        project_id: int,
+        object_id: str | int,
+        name: str | None = None,
+        type: str = "Node",
+        children: Iterable[str | int | Mapping[str, Any]] = (),
+        deployed: bool = False,
+        fail_at_stage: str | None = None,
+        fail_message: str | None = None,
+        approval_stages: Iterable[str] = (),
+        *,
+        mode: str | None = None,
+    ) -> dict[str, Any]:
+        """Add (or replace) a deployable object; the workspace is created (in ``mode``) if needed.
+
+        :param children: child node IDs, or child objects as seed-file dicts.
+        """
+        child_docs = [dict(c) if isinstance(c, Mapping) else {"id": str(c), "type": "Node"} for c in children]
+        document = {
+            "id": str(object_id),
+            "name": name,
+            "type": type,
+            "children": child_docs,
+            "deployed": deployed,
+            "fail_at_stage": fail_at_stage,
+            "fail_message": fail_message,
+            "approval_stages": list(approval_stages),
+        }
+        added: list[dict[str, Any]] = self._control(
+            "add_objects", {"project_id": project_id, "mode": mode, "objects": [document]}
+        )
+        return added[0]
+
+    def add_credential(
+        self,
+        access_key_id: str,
+        access_key_secret: str,
+        security_token: str | None = None,
+        account_id: str | None = None,
+        projects: Iterable[int] | None = None,
+    ) -> None:
+        """Accept another AccessKey pair (an STS triple when ``security_token`` is given).
+
+        :param projects: the only workspaces it may use; ``None``: all.
+        """
+        self._control(
+            "add_credential",
+            {
+                "access_key_id": access_key_id,
+                "access_key_secret": access_key_secret,
+                "security_token": security_token,
+                "account_id": account_id,
+                "projects": None if projects is None else list(projects),
+            },
+        )
+
+    def approve(self, run_id: str, stage_code: str) -> dict[str, Any]:
+        """Approve a manual-approval stage as a console user would; return the run record."""
+        record: dict[str, Any] = self._control("approve", {"run_id": run_id, "stage": stage_code})
+        return record
+
+    def set_stage_seconds(self, seconds: float) -> None:
+        """Change how long stages started from now on take."""
+        self._control("settings", {"stage_seconds": seconds})
+        self.stage_seconds = seconds
+
+    def reset(self) -> None:
+        """Return to the seed: no runs, seed objects, no faults, empty call log, initial settings."""
+        self._control("reset")

@@ -1,0 +1,406 @@
+"""What the emulated DataWorks holds: workspaces, deployable objects, pipeline runs.
+
+Stage progress is derived from the clock when a run is looked at (:meth:`EmulatorState.advance`),
+never by a task or a thread per run, so thousands of idle runs cost nothing. A stage records
+when it started and how long it takes; reading the run replays every transition whose time
+has come, chaining the stages that start by themselves.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import errors
+from .stages import (
+    ACTIVE,
+    AUTO,
+    BASIC,
+    CANCEL,
+    FAIL,
+    INIT,
+    MODES,
+    OFFLINE,
+    ONLINE,
+    RUNNING,
+    SUCCESS,
+    StageTemplate,
+    template_for,
+)
+
+OBJECT_TYPES = ("Node", "WorkflowDefinition", "Resource", "Function")
+
+
+def to_ms(seconds: float) -> int:
+    """Return epoch ``seconds`` as the epoch milliseconds DataWorks reports."""
+    return int(seconds * 1000)
+
+
+@dataclass
+class DwObject:
+    """A deployable Data Studio object (a node, a workflow with its child nodes, ...)."""
+
+    id: str
+    name: str
+    type: str = "Node"
+    children: list[DwObject] = field(default_factory=list)
+    deployed: bool = False
+    fail_at_stage: str | None = None
+    fail_message: str | None = None
+    approval_stages: frozenset[str] = frozenset()
+    version: int = 0
+    create_time: float = field(default_factory=time.time)
+    modify_time: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DwObject:
+        """Build an object from its seed-file form."""
+        obj_type = str(data.get("type", "Node"))
+        if obj_type not in OBJECT_TYPES:
+            raise ValueError(f"object type must be one of {OBJECT_TYPES}, not {obj_type!r}")
+        deployed = bool(data.get("deployed", False))
+        return cls(
+            id=str(data["id"]),
+            name=str(data.get("name") or f"object_{data['id']}"),
+            type=obj_type,
+            children=[DwObject.from_json({"deployed": deployed, **c}) for c in data.get("children", ())],
+            deployed=deployed,
+            fail_at_stage=data.get("fail_at_stage") or None,
+            fail_message=data.get("fail_message") or None,
+            approval_stages=frozenset(data.get("approval_stages") or ()),
+            version=int(data.get("version", 1 if deployed else 0)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the seed-file form of this object, with its current deployed state."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "children": [c.to_json() for c in self.children],
+            "deployed": self.deployed,
+            "fail_at_stage": self.fail_at_stage,
+            "fail_message": self.fail_message,
+            "approval_stages": sorted(self.approval_stages),
+            "version": self.version,
+        }
+
+    def family(self) -> list[DwObject]:
+        """Return this object followed by its children: what one run deploys."""
+        return [self, *self.children]
+
+
+@dataclass
+class Project:
+    """A DataWorks workspace: its mode decides the stage template of its runs."""
+
+    id: int
+    name: str
+    mode: str = BASIC
+    display_name: str = ""
+    objects: dict[str, DwObject] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Project:
+        """Build a workspace (and its objects) from its seed-file form."""
+        mode = str(data.get("mode", BASIC)).lower()
+        if mode not in MODES:
+            raise ValueError(f"project mode must be one of {MODES}, not {mode!r}")
+        project = cls(
+            id=int(data["id"]),
+            name=str(data.get("name") or f"project_{data['id']}"),
+            mode=mode,
+            display_name=str(data.get("display_name") or data.get("name") or ""),
+        )
+        for obj in data.get("objects", ()):
+            project.add(DwObject.from_json(obj))
+        return project
+
+    def add(self, obj: DwObject) -> None:
+        """Add or replace a deployable object."""
+        self.objects[obj.id] = obj
+
+
+@dataclass
+class Stage:
+    """One stage of one run, with the times it started and finished (epoch seconds)."""
+
+    template: StageTemplate
+    step: int
+    status: str = INIT
+    message: str = ""
+    start: float | None = None
+    finish: float | None = None
+    duration: float = 0.0
+    planned_failure: str | None = None
+    needs_approval: bool = False
+    approved: bool = False
+    queued: bool = False
+
+    @property
+    def code(self) -> str:
+        """The stage code used by ``ExecPipelineRunStage``."""
+        return self.template.code
+
+
+@dataclass
+class Run:
+    """A pipeline run (deployment process) and what it was created from."""
+
+    id: str
+    project_id: int
+    object_ids: list[str]
+    object: DwObject
+    type: str
+    description: str
+    run_mode: str
+    auto_run_until: str | None
+    creator: str
+    access_key_id: str
+    create_time: float
+    stages: list[Stage]
+    request_id: str
+    action: str
+    seq: int
+    status: str = RUNNING
+    message: str = ""
+    modify_time: float = 0.0
+    target_version: int = 0
+
+    def stage(self, code: str) -> Stage | None:
+        """Return the stage with ``code``, if the run has one."""
+        return next((s for s in self.stages if s.code == code), None)
+
+    def next_stage(self) -> Stage | None:
+        """Return the first stage that has not succeeded yet."""
+        return next((s for s in self.stages if s.status != SUCCESS), None)
+
+
+class EmulatorState:
+    """Workspaces, objects and runs, with the rules that move runs forward.
+
+    :param seed: the seed document (see ``docs/emulator.md``); :meth:`reset` returns to it.
+    :param stage_seconds: how long every stage takes once started.
+    :param clock: returns the current epoch time in seconds.
+    """
+
+    def __init__(
+        self,
+        seed: Mapping[str, Any],
+        stage_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.seed = seed
+        self.stage_seconds = stage_seconds
+        self.clock = clock
+        self.projects: dict[int, Project] = {}
+        self.runs: dict[str, Run] = {}
+        self.project_runs: dict[int, list[Run]] = {}
+        self._seq = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every run and restore the seed's workspaces and objects."""
+        self.projects = {}
+        for data in self.seed.get("projects", ()):
+            project = Project.from_json(data)
+            self.projects[project.id] = project
+        self.runs = {}
+        self.project_runs = {}
+
+    def project(self, project_id: int) -> Project:
+        """Return workspace ``project_id`` or raise ``Forbidden.Access``."""
+        project = self.projects.get(project_id)
+        if project is None:
+            raise errors.forbidden_project(project_id)
+        return project
+
+    def ensure_project(self, project_id: int, name: str | None = None, mode: str | None = None) -> Project:
+        """Return workspace ``project_id``, creating it when it does not exist."""
+        project = self.projects.get(project_id)
+        if project is None:
+            project = Project.from_json({"id": project_id, "name": name, "mode": mode or BASIC})
+            self.projects[project_id] = project
+        return project
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        project: Project,
+        obj: DwObject,
+        object_ids: list[str],
+        run_type: str,
+        description: str,
+        run_mode: str,
+        auto_run_until: str | None,
+        creator: str,
+        access_key_id: str,
+        request_id: str,
+        action: str,
+    ) -> Run:
+        """Create a run of ``obj`` and start its first stage."""
+        now = self.clock()
+        stages = [Stage(template=t, step=i) for i, t in enumerate(template_for(run_type, project.mode), 1)]
+        for stage in stages:
+            stage.needs_approval = stage.code in obj.approval_stages
+            if obj.fail_at_stage == stage.code:
+                stage.planned_failure = obj.fail_message or f"Stage {stage.code} failed."
+        if run_type == OFFLINE and not obj.deployed:
+            stages[
+                0
+            ].planned_failure = f"发布对象未发布，无法下线: {obj.name} ({obj.id}) is not deployed, nothing to undeploy."
+        self._seq += 1
+        run = Run(
+            id=str(uuid.uuid4()),
+            project_id=project.id,
+            object_ids=object_ids,
+            object=obj,
+            type=run_type,
+            description=description,
+            run_mode=run_mode,
+            auto_run_until=auto_run_until,
+            creator=creator,
+            access_key_id=access_key_id,
+            create_time=now,
+            modify_time=now,
+            stages=stages,
+            request_id=request_id,
+            action=action,
+            seq=self._seq,
+            target_version=obj.version + 1 if run_type == ONLINE else obj.version,
+        )
+        self.runs[run.id] = run
+        self.project_runs.setdefault(project.id, []).append(run)
+        self._start(run, stages[0], now)
+        self.advance(run)
+        return run
+
+    def get_run(self, project_id: int, run_id: str) -> Run:
+        """Return run ``run_id`` of workspace ``project_id``, brought up to date."""
+        run = self.runs.get(run_id)
+        if run is None or run.project_id != project_id:
+            raise errors.run_not_found(run_id)
+        self.advance(run)
+        return run
+
+    def exec_stage(self, run: Run, code: str) -> None:
+        """Start stage ``code`` of ``run`` on a caller's request (``ExecPipelineRunStage``)."""
+        self.advance(run)
+        if run.status not in ACTIVE:
+            raise errors.not_running()
+        stage = run.stage(code)
+        if stage is None:
+            raise errors.invalid_parameter("Code", code, "The run has no stage with this code.")
+        expected = run.next_stage()
+        if stage is not expected or stage.status != INIT:
+            raise errors.stage_order(code, expected.code if expected and expected.status == INIT else None)
+        if stage.needs_approval and not stage.approved:
+            raise errors.manual_approval(code)
+        self._start(run, stage, self.clock())
+        self.advance(run)
+
+    def approve(self, run: Run, code: str) -> None:
+        """Approve stage ``code`` as a console user would; it runs as soon as it is its turn."""
+        self.advance(run)
+        stage = run.stage(code)
+        if stage is None:
+            raise errors.invalid_parameter("stage", code, "The run has no stage with this code.")
+        if run.status not in ACTIVE:
+            raise errors.not_running()
+        stage.approved = True
+        if stage.status != INIT:
+            return
+        if run.next_stage() is stage:
+            self._start(run, stage, self.clock())
+            self.advance(run)
+        else:
+            stage.queued = True
+
+    def abolish(self, run: Run) -> None:
+        """Cancel ``run`` (``AbolishPipelineRun``)."""
+        self.advance(run)
+        if run.status not in ACTIVE:
+            raise errors.not_running()
+        now = self.clock()
+        for stage in run.stages:
+            if stage.status == RUNNING:
+                stage.status = CANCEL
+                stage.finish = now
+        run.status = CANCEL
+        run.modify_time = now
+
+    def advance(self, run: Run) -> None:
+        """Replay every stage transition of ``run`` whose time has come."""
+        if run.status not in ACTIVE:
+            return
+        now = self.clock()
+        while True:
+            stage = next((s for s in run.stages if s.status == RUNNING), None)
+            if stage is None or stage.start is None:
+                return
+            end = stage.start + stage.duration
+            if now < end:
+                return
+            stage.finish = end
+            run.modify_time = end
+            if stage.planned_failure is not None:
+                stage.status = FAIL
+                stage.message = stage.planned_failure
+                run.status = FAIL
+                run.message = stage.planned_failure
+                return
+            stage.status = SUCCESS
+            following = run.next_stage()
+            if following is None:
+                run.status = SUCCESS
+                self._apply_success(run, end)
+                return
+            if not self._starts_by_itself(run, following):
+                return
+            self._start(run, following, end)
+
+    def _starts_by_itself(self, run: Run, stage: Stage) -> bool:
+        if stage.needs_approval and not stage.approved:
+            return False
+        if stage.queued or stage.template.self_running:
+            return True
+        if run.run_mode != AUTO:
+            return False
+        if run.auto_run_until is None:
+            return True
+        until = run.stage(run.auto_run_until)
+        return until is not None and stage.step <= until.step
+
+    def _start(self, run: Run, stage: Stage, at: float) -> None:
+        stage.status = RUNNING
+        stage.start = at
+        stage.duration = self.stage_seconds
+        run.status = RUNNING
+        run.modify_time = at
+
+    def _apply_success(self, run: Run, at: float) -> None:
+        deployed = run.type == ONLINE
+        for obj in run.object.family():
+            obj.deployed = deployed
+            obj.modify_time = at
+            if deployed:
+                obj.version = run.target_version
+
+    def list_runs(self, project_id: int) -> Iterable[Run]:
+        """Return the runs of workspace ``project_id``, newest first, brought up to date."""
+        runs = self.project_runs.get(project_id, [])
+        for run in reversed(runs):
+            self.advance(run)
+            yield run
+
+    def all_runs(self) -> list[Run]:
+        """Return every run, oldest first, brought up to date."""
+        runs = sorted(self.runs.values(), key=lambda r: r.seq)
+        for run in runs:
+            self.advance(run)
+        return runs
