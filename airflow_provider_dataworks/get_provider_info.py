@@ -9,16 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_dataworks import __version__
-
-_AUTH_TYPES = [
-    "access_key",
-    "sts",
-    "ram_role_arn",
-    "ecs_ram_role",
-    "oidc_role_arn",
-    "credentials_uri",
-    "default_chain",
-]
+from airflow_provider_dataworks.hooks.settings import AUTH_TYPES
 
 
 def _text(label: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -98,7 +89,7 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Authentication",
                         "description": "access_key (default when a key is set), sts, ram_role_arn, "
                         "ecs_ram_role, oidc_role_arn, credentials_uri or default_chain.",
-                        "schema": {"type": ["string", "null"], "enum": [*_AUTH_TYPES, None]},
+                        "schema": {"type": ["string", "null"], "enum": [*AUTH_TYPES, None]},
                     },
                     "security_token": _text(
                         "STS security token", "Temporary STS token (auth_type sts).", format="password"
