@@ -1,0 +1,237 @@
+"""Wait for an existing pipeline run — in poke, reschedule or deferrable mode, with one set of rules."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    BaseOperator,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+
+from airflow_provider_dataworks._compat import take_api_retry_policy
+from airflow_provider_dataworks.exceptions import (
+    DataWorksClientError,
+    DataWorksError,
+    PipelineRunFailedError,
+    PipelineRunTimeoutError,
+)
+from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
+from airflow_provider_dataworks.hooks.retry import RetryPolicy
+from airflow_provider_dataworks.hooks.settings import parse_project_id
+from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger, resolve_trigger_event
+
+try:
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+except ImportError:  # Airflow < 3.1
+    from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef,attr-defined]
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: extra seconds the framework's deferral timeout gives the trigger to report its own timeout
+DEFERRAL_GRACE_SECONDS = 60.0
+
+
+class PipelineRunSensor(BaseSensorOperator):
+    """Wait until a pipeline run finishes; optionally drive its stages.
+
+    The outcome is the same in every mode (poke, reschedule, deferrable): success on ``Success``
+    (or, with ``advance_until_stage``, once that stage and every stage before it succeeded);
+    :class:`AirflowFailException` (no retries) on ``Fail``/``Termination``/``Cancel`` with the run
+    ID, failing stage and DataWorks' messages; :class:`AirflowSensorTimeout` when ``timeout``
+    passes. ``soft_fail`` turns those two into a skip — in every mode, exactly as in poke mode
+    (other errors, such as an exhausted retry budget, fail the try normally and are retried).
+    The sensor never cancels the run: it only watches (and, with ``advance_stages``, advances) it.
+
+    :param pipeline_run_id: the run, e.g. ``"{{ ti.xcom_pull(task_ids='deploy') }}"``.
+    :param project_id: its workspace ID; default: the connection's ``project_id`` extra.
+    :param advance_stages: execute each stage that waits for ``ExecPipelineRunStage`` (default False).
+    :param advance_until_stage: succeed once this stage code (and every stage before it) succeeded.
+    :param deferrable: wait on the triggerer (polling every ``poke_interval`` seconds).
+    :param dataworks_conn_id: the DataWorks (or ``alibaba_cloud``) connection.
+    :param region: overrides the connection's region.
+    :param dataworks_retry_policy: per-call retries of transient DataWorks errors, a
+        :class:`~airflow_provider_dataworks.hooks.retry.RetryPolicy` or a dict of its fields (also
+        accepted as ``retry_policy=``, as for :class:`CreatePipelineRunOperator`).
+    """
+
+    template_fields: Sequence[str] = (
+        "pipeline_run_id",
+        "project_id",
+        "advance_until_stage",
+        "dataworks_conn_id",
+        "region",
+    )
+    ui_color = "#ffe4c4"
+
+    def __init__(
+        self,
+        *,
+        pipeline_run_id: str,
+        project_id: int | str | None = None,
+        advance_stages: bool = False,
+        advance_until_stage: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        dataworks_conn_id: str = DataWorksHook.default_conn_name,
+        region: str | None = None,
+        dataworks_retry_policy: RetryPolicy | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        dataworks_retry_policy = take_api_retry_policy(kwargs, dataworks_retry_policy)
+        super().__init__(**kwargs)
+        self.pipeline_run_id = pipeline_run_id
+        self.project_id = project_id
+        self.advance_stages = advance_stages
+        self.advance_until_stage = advance_until_stage
+        self.deferrable = deferrable
+        self.dataworks_conn_id = dataworks_conn_id
+        self.region = region
+        self.dataworks_retry_policy = dataworks_retry_policy
+        self._hook: DataWorksHook | None = None
+        self._progress: RunProgress | None = None
+        self._resolved: tuple[str, int] | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _run_id(self) -> str:
+        value = self.pipeline_run_id
+        text = "" if value is None else str(value).strip()
+        if not text or text == "None":
+            raise ValueError(
+                f"pipeline_run_id is required, got {value!r}. When it is templated from XCom, check that the "
+                "upstream task pushed it (CreatePipelineRunOperator returns the run ID)."
+            )
+        return text
+
+    def _until_stage(self) -> str | None:
+        value = self.advance_until_stage
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"advance_until_stage must be a stage code string, got {value!r}.")
+        return value.strip() or None
+
+    def get_hook(self) -> DataWorksHook:
+        if self._hook is None:
+            try:
+                policy = RetryPolicy.coerce(self.dataworks_retry_policy)
+            except TypeError as err:
+                raise ValueError(str(err)) from None
+            self._hook = DataWorksHook(self.dataworks_conn_id, region=self.region, retry_policy=policy)
+        return self._hook
+
+    def _target(self) -> tuple[str, int]:
+        """Validate the rendered arguments (once) and return ``(run_id, project_id)``."""
+        if self._resolved is None:
+            run_id = self._run_id()
+            self._until_stage()
+            hook = self.get_hook()
+            project = parse_project_id(self.project_id) if self.project_id is not None else hook.resolve_project_id()
+            self._resolved = (run_id, project)
+        return self._resolved
+
+    # ------------------------------------------------------------------ poke
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        run_id, project_id = self._target()
+        hook = self.get_hook()
+        if self._progress is None:
+            self._progress = RunProgress(
+                advance_stages=self.advance_stages, advance_until_stage=self._until_stage(), logger=self.log
+            )
+        run = hook.get_pipeline_run(run_id, project_id)
+        decision = self._progress.decide(run)
+        if decision.step is Step.SUCCEED:
+            self.log.info("%s", decision.reason)
+            return PokeReturnValue(is_done=True, xcom_value=run.id)
+        if decision.step is Step.FAIL:
+            if run.is_failed:
+                raise AirflowFailException(str(PipelineRunFailedError(run)))
+            raise DataWorksError(decision.reason)
+        if decision.step is Step.EXECUTE and decision.stage is not None:
+            try:
+                hook.exec_pipeline_run_stage(run_id, decision.stage.code, project_id)
+                self._progress.executed(decision.stage)
+            except DataWorksClientError as err:
+                self._progress.refused(decision.stage, err)
+        return False
+
+    # ------------------------------------------------------------------ deferrable
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        try:
+            run_id, project_id = self._target()
+            done = self.poke(context)
+        except Exception as err:
+            self._raise_for_failure(err)
+        if isinstance(done, PokeReturnValue):
+            if done.is_done:
+                return done.xcom_value
+        elif done:
+            return run_id
+        if self.poke_interval <= 0:
+            raise ValueError(
+                f"poke_interval must be greater than 0 seconds in deferrable mode, got {self.poke_interval}."
+            )
+        self.defer(
+            trigger=PipelineRunTrigger(
+                pipeline_run_id=run_id,
+                project_id=project_id,
+                dataworks_conn_id=self.dataworks_conn_id,
+                region=self.region,
+                poll_interval=self.poke_interval,
+                end_time=time.time() + self.timeout,
+                advance_stages=self.advance_stages,
+                advance_until_stage=self._until_stage(),
+                retry_policy=RetryPolicy.coerce(self.dataworks_retry_policy).to_dict(),
+                cancel_on_kill=False,
+            ),
+            method_name="execute_complete",
+            # A backstop only: the trigger reports the timeout itself, naming the stage.
+            timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE_SECONDS),
+        )
+
+    def execute_complete(self, context: Context, event: Any = None) -> str:
+        """Resume after the trigger; the shared validation decides, this maps it to sensor semantics."""
+        try:
+            run = resolve_trigger_event(event, pipeline_run_id=self._run_id(), advance_until_stage=self._until_stage())
+        except PipelineRunFailedError as err:
+            raise AirflowFailException(str(err)) from err
+        except PipelineRunTimeoutError as err:
+            raise AirflowSensorTimeout(str(err)) from err
+        self.log.info("Pipeline run %s finished: %s.", run.id, run.status)
+        return run.id
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        # BaseSensorOperator skips on ANY AirflowException when resuming with soft_fail, but in
+        # poke mode only on timeouts and AirflowFailException. Apply the poke-mode rule here too,
+        # so a soft_fail sensor behaves the same in every mode.
+        try:
+            return BaseOperator.resume_execution(self, next_method, next_kwargs, context)
+        except TaskDeferralTimeout as err:
+            self._raise_for_failure(AirflowSensorTimeout(*err.args))
+        except Exception as err:
+            self._raise_for_failure(err)
+
+    def _raise_for_failure(self, error: BaseException) -> NoReturn:
+        """Raise ``error``, or a skip where poke mode would skip (``soft_fail``/``never_fail``)."""
+        if isinstance(error, (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException)) and self.soft_fail:
+            raise AirflowSkipException("Skipping due to soft_fail is set to True.") from error
+        if isinstance(error, AirflowSkipException):
+            raise error
+        if getattr(self, "never_fail", False) and isinstance(error, Exception):
+            raise AirflowSkipException("Skipping due to never_fail is set to True.") from error
+        raise error

@@ -1,0 +1,295 @@
+"""Wait for a pipeline run on the triggerer, and the one place that reads the event back.
+
+The trigger polls with the hook's ``*_async`` methods (the SDK on the hook's thread pool, so
+the event loop never blocks), retries transient errors through the hook's retry policy, drives
+stages through the same :class:`~airflow_provider_dataworks.progress.RunProgress` as the
+blocking wait, and yields exactly one :class:`PipelineRunEvent`.
+
+The event crosses a process boundary (triggerer → a fresh worker), so it is JSON and
+self-contained; :func:`resolve_trigger_event` is the only code that turns it back into a
+result, for the operator and the sensor alike. A missing, malformed or unknown event fails
+loudly — it is never read as success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Literal, TypedDict
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_dataworks.exceptions import (
+    DataWorksClientError,
+    DataWorksError,
+    InvalidTriggerEventError,
+    PipelineRunFailedError,
+    PipelineRunTimeoutError,
+)
+from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
+from airflow_provider_dataworks.hooks.retry import RetryPolicy
+from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.status import PipelineRun
+
+EventStatus = Literal["success", "failed", "timeout", "error"]
+EVENT_STATUSES: tuple[str, ...] = ("success", "failed", "timeout", "error")
+#: seconds the trigger's ``on_kill`` may spend abolishing the run (the triggerer allows 30)
+ON_KILL_TIMEOUT = 20.0
+
+
+class PipelineRunEvent(TypedDict):
+    """The payload of the one event a :class:`PipelineRunTrigger` yields.
+
+    ``status``:
+      * ``success`` — the run succeeded (or, with ``advance_until_stage``, that stage and every
+        stage before it did); ``run`` is the final run.
+      * ``failed`` — the run ended ``Fail``, ``Termination`` or ``Cancel``; ``run`` says where.
+      * ``timeout`` — ``end_time`` passed while the run was still active; the run was left as it
+        is (the operator abolishes it when ``cancel_on_kill`` is on); ``message`` names the stage.
+      * ``error`` — the run could not be read or driven (the error budget of the retry policy
+        was spent, the connection is invalid, ``advance_until_stage`` is not a stage of the run);
+        ``run`` is the last run read, if any.
+    """
+
+    status: EventStatus
+    pipeline_run_id: str
+    project_id: int
+    message: str
+    #: :meth:`PipelineRun.to_api` of the last run read, or ``None``
+    run: dict[str, Any] | None
+    #: RequestId of the last successful read, or ``None``
+    request_id: str | None
+
+
+_REQUIRED_KEYS = ("status", "pipeline_run_id", "project_id", "message", "run")
+
+
+def resolve_trigger_event(
+    event: Any,
+    *,
+    pipeline_run_id: str | None = None,
+    advance_until_stage: str | None = None,
+) -> PipelineRun:
+    """Validate the event that resumed a task and turn it into the final run or an exception.
+
+    :param event: what the task was resumed with.
+    :param pipeline_run_id: the run the task waited for; an event about another run is refused.
+    :param advance_until_stage: the stage after which a still-running run counts as success.
+    :return: the final run, for a ``success`` event only.
+    :raises InvalidTriggerEventError: no event, not a mapping, a missing key, an unknown status, an
+        event about another run, or a ``success`` the run itself does not confirm.
+    :raises PipelineRunFailedError: ``failed``.
+    :raises PipelineRunTimeoutError: ``timeout``.
+    :raises DataWorksError: ``error``.
+    """
+    if event is None:
+        raise InvalidTriggerEventError(
+            "The task resumed without a trigger event; the pipeline run's outcome is unknown, so it is not "
+            "treated as success."
+        )
+    if not isinstance(event, Mapping):
+        raise InvalidTriggerEventError(f"The trigger event must be a mapping, got {type(event).__name__}.")
+    missing = [key for key in _REQUIRED_KEYS if key not in event]
+    if missing:
+        raise InvalidTriggerEventError(f"The trigger event lacks {', '.join(missing)}: {dict(event)!r}.")
+    status = event["status"]
+    if status not in EVENT_STATUSES:
+        raise InvalidTriggerEventError(
+            f"The trigger event has the unknown status {status!r} (expected one of {', '.join(EVENT_STATUSES)})."
+        )
+    run_id = event["pipeline_run_id"]
+    if not isinstance(run_id, str) or not run_id:
+        raise InvalidTriggerEventError(f"The trigger event has no valid pipeline_run_id: {run_id!r}.")
+    if pipeline_run_id is not None and run_id != pipeline_run_id:
+        raise InvalidTriggerEventError(
+            f"The trigger event is about pipeline run {run_id}, but this task waits for {pipeline_run_id}."
+        )
+    message = event["message"]
+    if not isinstance(message, str):
+        raise InvalidTriggerEventError(f"The trigger event's message must be a string, got {message!r}.")
+    data = event["run"]
+    if data is not None and not isinstance(data, Mapping):
+        raise InvalidTriggerEventError(f"The trigger event's run must be a mapping or null, got {data!r}.")
+    request_id = event.get("request_id")
+    run = PipelineRun.from_api(data, request_id=str(request_id) if request_id else None) if data else None
+    if run is not None and run.id and run.id != run_id:
+        raise InvalidTriggerEventError(f"The trigger event's run {run.id} is not pipeline run {run_id}.")
+
+    if status == "success":
+        if run is None:
+            raise InvalidTriggerEventError(f"The success event of pipeline run {run_id} carries no run to confirm it.")
+        if run.is_success or (advance_until_stage and run.stages_succeeded_through(advance_until_stage)):
+            return run
+        raise InvalidTriggerEventError(
+            f"The trigger reported success, but pipeline run {run_id} is {run.status}"
+            + (f" and stage {advance_until_stage} has not succeeded." if advance_until_stage else ".")
+        )
+    if status == "failed":
+        if run is None or not run.is_failed:
+            raise InvalidTriggerEventError(
+                f"The trigger reported a failure of pipeline run {run_id}, but the run it sent is "
+                f"{run.status if run else 'missing'}: {message}"
+            )
+        raise PipelineRunFailedError(run)
+    if status == "timeout":
+        raise PipelineRunTimeoutError(
+            message or f"Pipeline run {run_id} did not finish before the timeout.",
+            run=run,
+            stage=run.current_stage if run else None,
+        )
+    raise DataWorksError(message or f"Waiting for pipeline run {run_id} failed.")
+
+
+class PipelineRunTrigger(BaseTrigger):
+    """Poll one pipeline run until it finishes (optionally driving its stages); yield one event.
+
+    Every argument is a JSON primitive so :meth:`serialize` round-trips exactly; a triggerer
+    that restarts rebuilds the trigger and resumes waiting on the same run.
+
+    :param pipeline_run_id: the run to wait for.
+    :param project_id: its workspace ID.
+    :param dataworks_conn_id: the connection to read the run with.
+    :param region: overrides the connection's region.
+    :param poll_interval: seconds between two reads of the run.
+    :param end_time: absolute ``time.time()`` after which a ``timeout`` event is yielded;
+        ``None`` waits without limit.
+    :param advance_stages: execute each stage that waits for ``ExecPipelineRunStage``.
+    :param advance_until_stage: succeed once this stage and every stage before it succeeded.
+    :param retry_policy: :meth:`RetryPolicy.to_dict` of the per-call retry policy.
+    :param cancel_on_kill: abolish the run when a user kills the deferred task (Airflow 3.3+).
+    """
+
+    def __init__(
+        self,
+        pipeline_run_id: str,
+        project_id: int,
+        dataworks_conn_id: str = DataWorksHook.default_conn_name,
+        region: str | None = None,
+        poll_interval: float = 10.0,
+        end_time: float | None = None,
+        advance_stages: bool = False,
+        advance_until_stage: str | None = None,
+        retry_policy: dict[str, Any] | None = None,
+        cancel_on_kill: bool = False,
+    ) -> None:
+        super().__init__()
+        self.pipeline_run_id = str(pipeline_run_id)
+        self.project_id = int(project_id)
+        self.dataworks_conn_id = dataworks_conn_id
+        self.region = region
+        self.poll_interval = float(poll_interval)
+        self.end_time = None if end_time is None else float(end_time)
+        self.advance_stages = bool(advance_stages)
+        self.advance_until_stage = advance_until_stage or None
+        self.retry_policy = RetryPolicy.coerce(retry_policy).to_dict()
+        self.cancel_on_kill = bool(cancel_on_kill)
+        if self.poll_interval <= 0:
+            raise ValueError(f"poll_interval must be greater than 0 seconds, got {poll_interval!r}.")
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "pipeline_run_id": self.pipeline_run_id,
+                "project_id": self.project_id,
+                "dataworks_conn_id": self.dataworks_conn_id,
+                "region": self.region,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "advance_stages": self.advance_stages,
+                "advance_until_stage": self.advance_until_stage,
+                "retry_policy": dict(self.retry_policy),
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    def _hook(self, retry_policy: RetryPolicy | None = None) -> DataWorksHook:
+        return DataWorksHook(
+            self.dataworks_conn_id,
+            region=self.region,
+            retry_policy=retry_policy or RetryPolicy.coerce(self.retry_policy),
+        )
+
+    def _event(self, status: EventStatus, message: str, run: PipelineRun | None) -> TriggerEvent:
+        payload: PipelineRunEvent = {
+            "status": status,
+            "pipeline_run_id": self.pipeline_run_id,
+            "project_id": self.project_id,
+            "message": message,
+            "run": run.to_api() if run is not None else None,
+            "request_id": run.request_id if run is not None else None,
+        }
+        return TriggerEvent(dict(payload))
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = self._hook()
+        progress = RunProgress(
+            advance_stages=self.advance_stages,
+            advance_until_stage=self.advance_until_stage,
+            logger=self.log,
+        )
+        run: PipelineRun | None = None
+        while True:
+            # Transient errors were already retried by the hook; what reaches here spent the
+            # error budget (or is permanent). Report it; never cancel the run because of it.
+            try:
+                run = await hook.get_pipeline_run_async(self.pipeline_run_id, self.project_id)
+            except (DataWorksError, ValueError) as err:
+                yield self._event("error", f"Could not read pipeline run {self.pipeline_run_id}: {err}", run)
+                return
+            decision = progress.decide(run)
+            if decision.step is Step.SUCCEED:
+                self.log.info("%s", decision.reason)
+                yield self._event("success", decision.reason, run)
+                return
+            if decision.step is Step.FAIL:
+                yield self._event("failed" if run.is_failed else "error", decision.reason, run)
+                return
+            if decision.step is Step.EXECUTE and decision.stage is not None:
+                try:
+                    await hook.exec_pipeline_run_stage_async(self.pipeline_run_id, decision.stage.code, self.project_id)
+                    progress.executed(decision.stage)
+                except DataWorksClientError as err:
+                    progress.refused(decision.stage, err)
+                except DataWorksError as err:
+                    yield self._event(
+                        "error",
+                        f"Could not execute stage {decision.stage.code} of pipeline run {self.pipeline_run_id}: {err}",
+                        run,
+                    )
+                    return
+            remaining = None if self.end_time is None else self.end_time - time.time()
+            if remaining is not None and remaining <= 0:
+                message = (
+                    f"Pipeline run {self.pipeline_run_id} did not finish before the timeout. "
+                    f"{progress.describe_stop(run)}"
+                )
+                self.log.warning("%s", message)
+                yield self._event("timeout", message, run)
+                return
+            await asyncio.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+
+    async def on_kill(self) -> None:
+        """Abolish the run when a user kills the deferred task (``cancel_on_kill``); bounded, never raises.
+
+        Not called on trigger timeout, triggerer restart or normal completion (Airflow 3.3 semantics),
+        and ``cleanup()`` is deliberately left alone: a restarting triggerer must not cancel deployments.
+        """
+        if not self.cancel_on_kill:
+            self.log.info("Task killed; pipeline run %s is left running (cancel_on_kill is off).", self.pipeline_run_id)
+            return
+        policy = RetryPolicy.coerce(self.retry_policy)
+        hook = self._hook(
+            RetryPolicy(max_attempts=min(policy.max_attempts, 3), base_delay=policy.base_delay, max_delay=2.0)
+        )
+        try:
+            await asyncio.wait_for(
+                hook.abolish_pipeline_run_async(self.pipeline_run_id, self.project_id), timeout=ON_KILL_TIMEOUT
+            )
+        except DataWorksClientError as err:
+            self.log.info("Pipeline run %s was not abolished (it is probably finished): %s", self.pipeline_run_id, err)
+        except (DataWorksError, ValueError, TimeoutError) as err:
+            self.log.warning("Could not abolish pipeline run %s: %s", self.pipeline_run_id, err or type(err).__name__)
+        else:
+            self.log.info("Abolished pipeline run %s because the task was killed.", self.pipeline_run_id)

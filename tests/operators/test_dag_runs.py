@@ -1,0 +1,120 @@
+"""Real DAGs run with Airflow's own ``dag.test()`` (it runs deferred tasks inline) against the emulator."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .support import BASIC, FAILING_NODE, NODE, STANDARD, STD_WORKFLOW, WORKFLOW, only_run
+
+URL = f"https://dataworks.data.aliyun.com/cn-hangzhou/ide?defaultProjectId={BASIC}"
+
+
+DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
+
+
+@pytest.fixture(scope="module")
+def dag_bag():
+    """Parse ``dags/`` as the DAGs folder, in the metadata database ``dag.test()`` needs."""
+    from airflow import settings
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils import db
+
+    home = Path(os.environ["AIRFLOW_HOME"]).resolve()
+    assert str(settings.SQL_ALCHEMY_CONN).startswith("sqlite:///" + str(home)), "not the test database"
+    db.initdb()
+    with pytest.MonkeyPatch.context() as mp:
+        # dag.test() syncs the DAGs of the "dags-folder" bundle, whose path is settings.DAGS_FOLDER
+        mp.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
+        mp.setattr(settings, "DAGS_FOLDER", str(DAGS_FOLDER))
+        bag = DagBag(dag_folder=str(DAGS_FOLDER))
+        assert not bag.import_errors, bag.import_errors
+        yield bag
+
+
+@pytest.fixture
+def run_dag(dag_bag, emu, conn):
+    def run(dag_id: str):
+        return dag_bag.get_dag(dag_id).test()
+
+    return run
+
+
+def states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def xcom(dag_run, task_id: str, key: str = "return_value") -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
+        rows = session.scalars(select(XComModel).from_statement(query)).all()
+        return XComModel.deserialize_value(rows[0]) if rows else None
+
+
+def stored_record(dag_run, task_id: str) -> Any:
+    import json
+
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        row = session.scalars(
+            select(TaskStateStoreModel).where(
+                TaskStateStoreModel.dag_id == dag_run.dag_id,
+                TaskStateStoreModel.run_id == dag_run.run_id,
+                TaskStateStoreModel.task_id == task_id,
+            )
+        ).first()
+        return None if row is None else json.loads(row.value) if isinstance(row.value, str) else row.value
+
+
+@pytest.mark.parametrize("mode", ["sync", "deferrable"])
+def test_dag_deploys_and_publishes_run_id_url_and_link(run_dag, emu, mode):
+    dag_run = run_dag(f"op_test_deploy_{mode}")
+
+    run = only_run(emu, WORKFLOW)
+    assert states(dag_run) == {"deploy": "success"}
+    assert run["status"] == "Success"
+    assert xcom(dag_run, "deploy") == run["id"]
+    assert xcom(dag_run, "deploy", "pipeline_run_id") == run["id"]
+    assert xcom(dag_run, "deploy", "pipeline_run_url") == URL
+    assert xcom(dag_run, "deploy", "_link_DataWorksPipelineRunLink") == URL
+    # Airflow 3.3's task state store works under dag.test(): the run id was recorded in it
+    assert stored_record(dag_run, "deploy")["pipeline_run_id"] == run["id"]
+
+
+def test_dag_create_then_deferrable_sensor(run_dag, emu):
+    emu.set_stage_seconds(0.05)
+    dag_run = run_dag("op_test_create_then_sensor")
+
+    run = only_run(emu, NODE)
+    assert states(dag_run) == {"deploy": "success", "wait": "success"}
+    assert run["status"] == "Success"
+    assert xcom(dag_run, "wait") == run["id"]
+
+
+def test_dag_standard_mode_dev_then_sensor_promotes_to_prod(run_dag, emu):
+    dag_run = run_dag("op_test_dev_then_prod")
+
+    run = only_run(emu, STD_WORKFLOW, STANDARD)
+    assert states(dag_run) == {"deploy_to_dev": "success", "promote_to_prod": "success"}
+    assert run["status"] == "Success"
+    assert xcom(dag_run, "deploy_to_dev") == run["id"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "deferrable"])
+def test_dag_with_a_failing_deployment_fails_the_task(run_dag, emu, mode):
+    dag_run = run_dag(f"op_test_fail_{mode}")
+
+    run = only_run(emu, FAILING_NODE)
+    assert run["status"] == "Fail"
+    assert states(dag_run) == {"deploy": "failed"}
+    assert xcom(dag_run, "deploy", "pipeline_run_id") == run["id"]

@@ -1,0 +1,376 @@
+"""Exactly one deployment per task instance: the reattach / reconcile fault matrix.
+
+Every test counts the object's pipeline runs in the emulator and checks the task's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_dataworks.exceptions import PipelineRunAmbiguousCreateError, PipelineRunFailedError
+from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
+from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
+from airflow_provider_dataworks.reattach import STATE_KEY, description_tag, task_tag
+
+from .support import (
+    BASIC,
+    FAST_RETRIES,
+    NODE,
+    NODE_3,
+    POLL,
+    TaskInstance,
+    count_calls,
+    only_run,
+    run_task,
+    runs_of,
+)
+
+FLAKY_NODE = "8600000000000000077"
+MODES = ["sync", "deferrable"]
+
+
+def make(mode: str = "sync", **kwargs):
+    kwargs.setdefault("task_id", "deploy")
+    kwargs.setdefault("object_id", NODE)
+    kwargs.setdefault("poll_interval", POLL)
+    kwargs.setdefault("dataworks_retry_policy", FAST_RETRIES)
+    kwargs["deferrable"] = mode == "deferrable"
+    return lambda: CreatePipelineRunOperator(**kwargs)
+
+
+def statuses(emu, object_id: str = NODE) -> list[str]:
+    return [run["status"] for run in runs_of(emu, object_id)]
+
+
+# ---------------------------------------------------------------------------- (1) worker dies after create
+
+WORKER = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, {tests_dir!r})
+    from operators.support import TaskInstance
+    from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
+
+    spec = json.loads(sys.argv[1])
+    ti = TaskInstance(dag_id=spec["dag_id"], task_id="deploy", run_id=spec["run_id"], with_store=spec["store"])
+    context = ti.context(try_number=1)
+    if spec["store"]:
+        # persist every store write, as Airflow's metadata database would
+        store = context["task_state_store"]
+        original = store.set.side_effect
+        def persist(key, value, *, retention=None):
+            original(key, value, retention=retention)
+            with open(spec["store_file"], "w") as fh:
+                json.dump(ti.state.store, fh)
+        store.set.side_effect = persist
+    CreatePipelineRunOperator(
+        task_id="deploy", object_id=spec["object_id"], poll_interval=0.05, deferrable=spec["deferrable"],
+        dataworks_retry_policy={{"max_attempts": 4, "base_delay": 0.01, "max_delay": 0.05}},
+    ).execute(context)
+    print("FINISHED")
+    """
+)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("with_store", [True, False], ids=["task_state_store", "tag_only"])
+def test_worker_killed_after_create_then_retry_adopts_the_run(emu, conn, tmp_path, mode, with_store):
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER.format(tests_dir=tests_dir))
+    ti = TaskInstance(with_store=with_store)
+    store_file = tmp_path / "store.json"
+    spec = {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "store": with_store,
+        "store_file": str(store_file),
+        "object_id": NODE,
+        "deferrable": mode == "deferrable",
+    }
+    # the first status check after the create hangs, so the worker is killed mid-wait
+    emu.inject_fault(action="GetPipelineRun", kind="delay", seconds=60, count=1)
+    worker = subprocess.Popen(
+        [sys.executable, str(script), json.dumps(spec)],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (runs_of(emu, NODE) and (store_file.exists() or not with_store)):
+            assert worker.poll() is None, worker.stdout.read().decode() if worker.stdout else ""
+            assert time.monotonic() < deadline, "the worker never created the run"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == -signal.SIGKILL
+    first = only_run(emu, NODE)
+    assert first["status"] == "Running"
+    if with_store:
+        ti.state.store.update(json.loads(store_file.read_text()))
+    lists_before = count_calls(emu, "ListPipelineRuns")
+
+    result = run_task(make(mode), ti.context(try_number=2))
+
+    run = only_run(emu, NODE)
+    assert result == run["id"] == first["id"]
+    assert run["status"] == "Success"
+    assert ti.state.xcom["pipeline_run_id"] == run["id"]  # pushed again: XCom is cleared per try
+    # the store answered, so no list scan; without a store exactly one
+    assert count_calls(emu, "ListPipelineRuns") - lists_before == (0 if with_store else 1)
+
+
+# ---------------------------------------------------------------------------- (2) commit, then the answer is lost
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_create_committed_but_answer_lost_is_reconciled(emu, conn, task_instance, mode):
+    emu.inject_fault(action="CreatePipelineRun", kind="commit_then_drop", count=1)
+
+    result = run_task(make(mode), task_instance.context())
+
+    run = only_run(emu, NODE)
+    assert result == run["id"] and run["status"] == "Success"
+    assert count_calls(emu, "CreatePipelineRun") == 1
+    assert task_instance.state.store[STATE_KEY]["pipeline_run_id"] == run["id"]
+
+
+# ---------------------------------------------------------------------------- (3) read timeout on create
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_read_timeout_on_create_is_reconciled(emu, monkeypatch, task_instance, mode):
+    monkeypatch.setenv("AIRFLOW_CONN_DATAWORKS_DEFAULT", emu.connection_uri(project_id=BASIC, read_timeout=0.5))
+    emu.inject_fault(action="CreatePipelineRun", kind="delay", seconds=1.0, count=1)
+    policy = {"max_attempts": 4, "base_delay": 0.25, "max_delay": 2.0}  # reconcile waits 0.25, 0.5, 1, 2, 2 s
+
+    result = run_task(make(mode, dataworks_retry_policy=policy), task_instance.context())
+
+    run = only_run(emu, NODE)
+    assert result == run["id"] and run["status"] == "Success"
+
+
+def test_ambiguous_create_that_did_not_happen_fails_the_try_then_the_retry_creates_one(emu, conn, task_instance):
+    emu.inject_fault(action="CreatePipelineRun", kind="drop", count=1)  # not applied, no answer
+
+    with pytest.raises(PipelineRunAmbiguousCreateError, match="nothing was resubmitted"):
+        make()().execute(task_instance.context())
+    assert runs_of(emu, NODE) == []
+    assert [c["status"] for c in emu.calls("CreatePipelineRun")] == [0]  # dropped before it was applied
+
+    make()().execute(task_instance.context(try_number=2))
+    assert statuses(emu) == ["Success"]
+
+
+def test_a_throttled_create_is_retried_because_it_certainly_did_not_happen(emu, conn, task_instance):
+    emu.inject_fault(action="CreatePipelineRun", kind="http_error", status=429, count=2)
+
+    make()().execute(task_instance.context())
+
+    assert statuses(emu) == ["Success"]
+    assert len(emu.calls("CreatePipelineRun")) == 3
+
+
+def test_reattach_false_with_an_ambiguous_create_does_not_guess(emu, conn, task_instance):
+    emu.inject_fault(action="CreatePipelineRun", kind="commit_then_drop", count=1)
+    with pytest.raises(PipelineRunAmbiguousCreateError):
+        make(reattach=False)().execute(task_instance.context())
+    assert len(runs_of(emu, NODE)) == 1  # it was created, and not created again
+
+
+# ---------------------------------------------------------------------------- (4) throttling and 5xx storms
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "http_error", "status": 429, "count": 5},
+        {"kind": "http_error", "status": 429, "count": 5, "retry_after_ms": 20},
+        {"kind": "http_error", "status": 500, "count": 5},
+        {"kind": "http_error", "status": 503, "count": 5},
+    ],
+    ids=["429", "429-retry-after", "500", "503"],
+)
+def test_storms_on_get_during_the_wait_do_not_fail_the_deployment(emu, conn, task_instance, mode, fault):
+    emu.set_stage_seconds(0.05)
+    budget = {**FAST_RETRIES, "max_attempts": 7}
+    emu.inject_fault(action="GetPipelineRun", **fault)
+
+    result = run_task(make(mode, dataworks_retry_policy=budget), task_instance.context())
+
+    assert result == only_run(emu, NODE)["id"]
+    assert statuses(emu) == ["Success"]
+    assert len([c for c in emu.calls("GetPipelineRun") if c["fault"]]) == 5
+
+
+def test_a_storm_beyond_the_budget_fails_the_try_with_the_last_error_and_keeps_the_run(emu, conn, task_instance):
+    emu.set_stage_seconds(0.2)
+    emu.inject_fault(action="GetPipelineRun", kind="http_error", status=503, count=0)
+    from airflow_provider_dataworks.exceptions import DataWorksServerError
+
+    with pytest.raises(DataWorksServerError, match="503"):
+        make()().execute(task_instance.context())
+    emu.clear_faults()
+    assert statuses(emu) == ["Running"]  # never cancelled because of an error
+    assert count_calls(emu, "AbolishPipelineRun") == 0
+
+    make()().execute(task_instance.context(try_number=2))  # the retry adopts it
+    assert statuses(emu) == ["Success"]
+
+
+# ---------------------------------------------------------------------------- (7) retry after a failed run
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("with_store", [True, False], ids=["task_state_store", "tag_only"])
+def test_retry_after_a_failed_run_creates_exactly_one_new_run(emu, conn, mode, with_store):
+    emu.add_object(BASIC, FLAKY_NODE, fail_at_stage="PROD_CHECK", fail_message="flaky checker")
+    ti = TaskInstance(with_store=with_store)
+    with pytest.raises(PipelineRunFailedError, match="flaky checker"):
+        run_task(make(mode, object_id=FLAKY_NODE), ti.context(try_number=1))
+
+    emu.add_object(BASIC, FLAKY_NODE)  # fixed
+    result = run_task(make(mode, object_id=FLAKY_NODE), ti.context(try_number=2))
+
+    runs = runs_of(emu, FLAKY_NODE)
+    assert [run["status"] for run in runs] == ["Fail", "Success"]
+    assert result == runs[1]["id"]
+    assert description_tag(runs[0]["description"]) == description_tag(runs[1]["description"])
+
+
+def test_a_timed_out_and_abolished_run_is_replaced_on_retry(emu, conn, task_instance):
+    with pytest.raises(Exception, match="did not finish"):
+        make(advance_stages=False, timeout=0.2)().execute(task_instance.context())
+    make()().execute(task_instance.context(try_number=2))
+    assert statuses(emu) == ["Cancel", "Success"]
+
+
+# ---------------------------------------------------------------------------- adopt active / successful runs
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("with_store", [True, False], ids=["task_state_store", "tag_only"])
+def test_retry_after_success_does_not_deploy_again(emu, conn, mode, with_store):
+    ti = TaskInstance(with_store=with_store)
+    first = run_task(make(mode), ti.context(try_number=1))
+    execs = count_calls(emu, "ExecPipelineRunStage")
+
+    second = run_task(make(mode), ti.context(try_number=2))
+
+    assert second == first
+    assert statuses(emu) == ["Success"]
+    assert count_calls(emu, "ExecPipelineRunStage") == execs
+    assert ti.state.xcom["pipeline_run_id"] == first  # pushed again after the XCom clear
+    assert ti.state.xcom["pipeline_run_url"].endswith("defaultProjectId=10000")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_retry_adopts_an_active_run_and_drives_it(emu, conn, mode):
+    ti = TaskInstance(with_store=False)
+    first = make(mode, wait_for_completion=False)().execute(ti.context(try_number=1))
+    assert statuses(emu) == ["Running"]
+
+    second = run_task(make(mode), ti.context(try_number=2))
+
+    assert second == first
+    assert statuses(emu) == ["Success"]
+
+
+def test_a_store_error_falls_back_to_the_tag(emu, conn, task_instance):
+    first = make(wait_for_completion=False)().execute(task_instance.context())
+    context = task_instance.context(try_number=2)
+    context["task_state_store"].get.side_effect = RuntimeError("state store unavailable")
+    context["task_state_store"].set.side_effect = RuntimeError("state store unavailable")
+
+    assert make()().execute(context) == first
+    assert statuses(emu) == ["Success"]
+
+
+def test_one_list_scan_per_attempt_reading_every_page(emu, conn, task_instance):
+    first = make(wait_for_completion=False)().execute(task_instance.context())
+    hook = DataWorksHook()
+    for _ in range(105):  # push this task's run onto the second page (newest first, 100 per page)
+        hook.create_pipeline_run(NODE, project_id=BASIC, description="someone else")
+    task_instance.with_store = False
+
+    assert make()().execute(task_instance.context(try_number=2)) == first
+
+    assert len(runs_of(emu, NODE)) == 106
+    lists = emu.calls("ListPipelineRuns")
+    assert len(lists) == 2  # one scan, two pages
+
+
+# ---------------------------------------------------------------------------- (8) never adopt someone else's run
+
+
+def test_two_tasks_deploying_the_same_object_never_adopt_each_others_run(emu, conn):
+    emu.set_stage_seconds(30)
+    a = TaskInstance(task_id="deploy_a", with_store=False)
+    b = TaskInstance(task_id="deploy_b", run_id=a.run_id, with_store=False)
+    run_a = make(task_id="deploy_a", wait_for_completion=False)().execute(a.context(try_number=2))
+    run_b = make(task_id="deploy_b", wait_for_completion=False)().execute(b.context(try_number=2))
+
+    assert run_a != run_b
+    runs = runs_of(emu, NODE)
+    assert len(runs) == 2
+    assert {description_tag(r["description"]) for r in runs} == {
+        task_tag(a.dag_id, "deploy_a", a.run_id, -1),
+        task_tag(b.dag_id, "deploy_b", b.run_id, -1),
+    }
+
+
+def test_an_untagged_run_from_the_console_is_never_adopted(emu, conn, task_instance):
+    emu.set_stage_seconds(30)
+    DataWorksHook().create_pipeline_run(NODE, project_id=BASIC, description="deployed by hand")
+
+    make(wait_for_completion=False)().execute(task_instance.context(try_number=2))
+
+    assert len(runs_of(emu, NODE)) == 2
+
+
+def test_mapped_task_instances_have_their_own_runs(emu, conn):
+    emu.set_stage_seconds(30)
+    ti0 = TaskInstance(map_index=0, with_store=False)
+    ti1 = TaskInstance(run_id=ti0.run_id, map_index=1, with_store=False)
+    make(object_id=NODE, wait_for_completion=False)().execute(ti0.context(try_number=2))
+    make(object_id=NODE, wait_for_completion=False)().execute(ti1.context(try_number=2))
+
+    assert len(runs_of(emu, NODE)) == 2
+
+
+def test_a_different_dag_run_gets_a_new_deployment(emu, conn):
+    first = TaskInstance(with_store=False)
+    second = TaskInstance(with_store=False)  # same dag and task, next DAG run
+    make()().execute(first.context(try_number=1))
+    make()().execute(second.context(try_number=1))
+    assert statuses(emu) == ["Success", "Success"]
+
+
+def test_reattach_false_creates_a_fresh_run_each_try(emu, conn, task_instance):
+    make(reattach=False)().execute(task_instance.context())
+    make(reattach=False)().execute(task_instance.context(try_number=2))
+
+    assert statuses(emu) == ["Success", "Success"]
+    assert count_calls(emu, "ListPipelineRuns") == 0
+
+
+def test_a_stored_record_for_another_object_is_ignored(emu, conn, task_instance):
+    make(object_id=NODE_3)().execute(task_instance.context())
+    make(object_id=NODE)().execute(task_instance.context(try_number=2))  # the template changed
+
+    assert statuses(emu, NODE_3) == ["Success"]
+    assert statuses(emu, NODE) == ["Success"]
