@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
+
+import pytest
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="dataworks-tests-airflow-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -22,3 +25,17 @@ for _name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PRO
 
 def pytest_unconfigure(config: object) -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Create the Airflow metadata database in the session's temporary ``AIRFLOW_HOME``."""
+    home = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser().resolve()
+    if home == Path("~/airflow").expanduser().resolve():
+        pytest.fail("AIRFLOW_HOME is the default ~/airflow; tests/conftest.py must set a temporary one")
+    from airflow import settings
+    from airflow.utils import db
+
+    if not str(settings.SQL_ALCHEMY_CONN).startswith("sqlite:///" + str(home)):
+        pytest.fail(f"the metadata database {settings.SQL_ALCHEMY_CONN} is not in the test AIRFLOW_HOME {home}")
+    db.initdb()  # on an empty database: the schema straight from the ORM models, stamped at head

@@ -1,9 +1,7 @@
 """Fixtures that run the example DAGs with ``dag.test()`` against the DataWorks emulator.
 
-``dag.test()`` needs an Airflow metadata database. ``tests/conftest.py`` has already pointed
-``AIRFLOW_HOME`` at a throw-away directory before Airflow was imported; :func:`airflow_db`
-creates the database there once per session. It is written to be moved to
-``tests/conftest.py`` unchanged if other test folders need a database too.
+``dag.test()`` needs an Airflow metadata database: the session fixture ``airflow_db`` of
+``tests/conftest.py`` creates it in the suite's throw-away ``AIRFLOW_HOME``.
 
 The examples read ``DATAWORKS_EXAMPLE_POLL_INTERVAL`` when they are parsed, so
 :func:`example_dag_bag` sets it (and the DAGs folder, which ``dag.test()`` syncs to the
@@ -13,7 +11,6 @@ database) before parsing them.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,20 +26,6 @@ if TYPE_CHECKING:
 EXAMPLE_DAGS_FOLDER = Path(__file__).resolve().parents[2] / "example_dags"
 #: short enough that a three-stage deployment takes well under a second of polling
 TEST_POLL_INTERVAL = "0.1"
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """Create the Airflow metadata database in the session's temporary ``AIRFLOW_HOME``."""
-    home = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser().resolve()
-    if home == Path("~/airflow").expanduser().resolve():
-        pytest.fail("AIRFLOW_HOME is the default ~/airflow; tests/conftest.py must set a temporary one")
-    from airflow import settings
-    from airflow.utils import db
-
-    if not str(settings.SQL_ALCHEMY_CONN).startswith("sqlite:///" + str(home)):
-        pytest.fail(f"the metadata database {settings.SQL_ALCHEMY_CONN} is not in the test AIRFLOW_HOME {home}")
-    db.initdb()  # on an empty database: the schema straight from the ORM models, stamped at head
 
 
 @pytest.fixture(scope="session")

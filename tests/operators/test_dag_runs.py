@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +16,11 @@ DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
 
 
 @pytest.fixture(scope="module")
-def dag_bag():
+def dag_bag(airflow_db):
     """Parse ``dags/`` as the DAGs folder, in the metadata database ``dag.test()`` needs."""
     from airflow import settings
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.utils import db
 
-    home = Path(os.environ["AIRFLOW_HOME"]).resolve()
-    assert str(settings.SQL_ALCHEMY_CONN).startswith("sqlite:///" + str(home)), "not the test database"
-    db.initdb()
     with pytest.MonkeyPatch.context() as mp:
         # dag.test() syncs the DAGs of the "dags-folder" bundle, whose path is settings.DAGS_FOLDER
         mp.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
