@@ -11,6 +11,7 @@ waits for an approval in the console) is reported once and then waited on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -40,6 +41,8 @@ class RunProgress:
     :param advance_stages: execute stages that wait for ``ExecPipelineRunStage``.
     :param advance_until_stage: stop (successfully) once this stage code and every stage
         before it succeeded; later stages are left for someone else.
+    :param executed: stage codes already executed by an earlier part of the same wait (the
+        check before deferring); they are not executed again.
     """
 
     def __init__(
@@ -47,12 +50,13 @@ class RunProgress:
         *,
         advance_stages: bool = True,
         advance_until_stage: str | None = None,
+        executed: Iterable[str] = (),
         logger: Any = None,
     ) -> None:
         self.advance_stages = advance_stages
         self.advance_until_stage = advance_until_stage
         self.log = logger or logging.getLogger(__name__)
-        self._executed: set[str] = set()
+        self._executed: set[str] = set(executed)
         self._refused: dict[str, str] = {}
         self._reported_wait: set[str] = set()
         self._transitions = StageTransitionLog()
@@ -92,6 +96,11 @@ class RunProgress:
         """Record that ``ExecPipelineRunStage`` accepted ``stage``."""
         self._executed.add(stage.code)
         self.log.info("Executed stage %s (%s, step %s).", stage.code, stage.type, stage.step)
+
+    @property
+    def executed_stages(self) -> list[str]:
+        """The stage codes this wait executed, to hand over to the trigger."""
+        return sorted(self._executed)
 
     def refused(self, stage: Stage, error: Exception) -> None:
         """Record that DataWorks refused to execute ``stage``; it is not tried again in this wait."""

@@ -415,9 +415,10 @@ class CreatePipelineRunOperator(BaseOperator):
         run_id, project_id = record.pipeline_run_id, record.project_id
         if run is None:
             run = hook.get_pipeline_run(run_id, project_id)
-        decision = RunProgress(
+        progress = RunProgress(
             advance_stages=self.advance_stages, advance_until_stage=request.advance_until_stage, logger=_quiet
-        ).decide(run)
+        )
+        decision = progress.decide(run)
         if decision.step is Step.SUCCEED:
             StageTransitionLog().log(run, cast("Any", self.log))
             self.log.info("%s", decision.reason)
@@ -427,6 +428,18 @@ class CreatePipelineRunOperator(BaseOperator):
             if run.is_failed:
                 raise PipelineRunFailedError(run)
             raise DataWorksError(decision.reason)
+        if decision.step is Step.EXECUTE and decision.stage is not None:
+            # Start the stage now rather than a poll interval later; the trigger is told it ran.
+            try:
+                hook.exec_pipeline_run_stage(run_id, decision.stage.code, project_id)
+                progress.executed(decision.stage)
+                self.log.info(
+                    "Executed stage %s (%s, step %s).", decision.stage.code, decision.stage.type, decision.stage.step
+                )
+            except DataWorksClientError as err:
+                self.log.info(
+                    "Stage %s was not executed now (%s); the trigger will look again.", decision.stage.code, err
+                )
         store.set(record)
         if self.cancel_on_kill and not AIRFLOW_V_3_3_PLUS:
             self.log.warning(
@@ -447,6 +460,8 @@ class CreatePipelineRunOperator(BaseOperator):
                 advance_until_stage=request.advance_until_stage,
                 retry_policy=request.retry_policy.to_dict(),
                 cancel_on_kill=self.cancel_on_kill,
+                executed_stages=progress.executed_stages,
+                next_poll_at=time.time() + request.poll_interval,
             ),
             method_name="execute_complete",
             kwargs={"pipeline_run_id": run_id, "project_id": project_id},

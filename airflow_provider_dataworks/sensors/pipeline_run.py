@@ -198,6 +198,8 @@ class PipelineRunSensor(BaseSensorOperator):
                 advance_until_stage=self._until_stage(),
                 retry_policy=RetryPolicy.coerce(self.dataworks_retry_policy).to_dict(),
                 cancel_on_kill=False,
+                executed_stages=self._progress.executed_stages if self._progress else [],
+                next_poll_at=time.time() + self.poke_interval,
             ),
             method_name="execute_complete",
             # A backstop only: the trigger reports the timeout itself, naming the stage.

@@ -158,6 +158,10 @@ class PipelineRunTrigger(BaseTrigger):
     :param advance_until_stage: succeed once this stage and every stage before it succeeded.
     :param retry_policy: :meth:`RetryPolicy.to_dict` of the per-call retry policy.
     :param cancel_on_kill: abolish the run when a user kills the deferred task (Airflow 3.3+).
+    :param executed_stages: stage codes the task already executed before deferring; not executed again.
+    :param next_poll_at: absolute ``time.time()`` of the first read. The task reads the run just
+        before deferring, so reading again at once would only spend an API call; a trigger
+        rebuilt later (triggerer restart) finds this time passed and reads at once.
     """
 
     def __init__(
@@ -172,6 +176,8 @@ class PipelineRunTrigger(BaseTrigger):
         advance_until_stage: str | None = None,
         retry_policy: dict[str, Any] | None = None,
         cancel_on_kill: bool = False,
+        executed_stages: list[str] | None = None,
+        next_poll_at: float | None = None,
     ) -> None:
         super().__init__()
         self.pipeline_run_id = str(pipeline_run_id)
@@ -184,6 +190,8 @@ class PipelineRunTrigger(BaseTrigger):
         self.advance_until_stage = advance_until_stage or None
         self.retry_policy = RetryPolicy.coerce(retry_policy).to_dict()
         self.cancel_on_kill = bool(cancel_on_kill)
+        self.executed_stages = sorted(executed_stages or ())
+        self.next_poll_at = None if next_poll_at is None else float(next_poll_at)
         if self.poll_interval <= 0:
             raise ValueError(f"poll_interval must be greater than 0 seconds, got {poll_interval!r}.")
 
@@ -201,6 +209,8 @@ class PipelineRunTrigger(BaseTrigger):
                 "advance_until_stage": self.advance_until_stage,
                 "retry_policy": dict(self.retry_policy),
                 "cancel_on_kill": self.cancel_on_kill,
+                "executed_stages": list(self.executed_stages),
+                "next_poll_at": self.next_poll_at,
             },
         )
 
@@ -227,9 +237,14 @@ class PipelineRunTrigger(BaseTrigger):
         progress = RunProgress(
             advance_stages=self.advance_stages,
             advance_until_stage=self.advance_until_stage,
+            executed=self.executed_stages,
             logger=self.log,
         )
         run: PipelineRun | None = None
+        if self.next_poll_at is not None:
+            first_read = self.next_poll_at if self.end_time is None else min(self.next_poll_at, self.end_time)
+            if (delay := first_read - time.time()) > 0:
+                await asyncio.sleep(delay)
         while True:
             # Transient errors were already retried by the hook; what reaches here spent the
             # error budget (or is permanent). Report it; never cancel the run because of it.

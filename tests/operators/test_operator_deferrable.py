@@ -23,6 +23,7 @@ from .support import (
     STD_WORKFLOW,
     WORKFLOW,
     count_calls,
+    only_event,
     only_run,
     run_task,
 )
@@ -72,6 +73,26 @@ def test_the_trigger_gets_json_primitives_and_an_absolute_deadline(emu, conn, ta
     # published and stored before deferring
     assert task_instance.state.xcom["pipeline_run_id"] == run["id"]
     assert task_instance.state.store["dataworks_pipeline_run"]["pipeline_run_id"] == run["id"]
+
+
+def test_the_first_stage_starts_before_deferring_and_is_not_executed_again(emu, conn, task_instance):
+    op = deferrable(object_id=NODE, poll_interval=0.2)()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(task_instance.context())
+
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["executed_stages"] == ["PROD_CHECK"]
+    assert only_run(emu, NODE)["stages"][1]["status"] == "Success"
+    import time
+
+    # the task just read the run: the trigger's first read waits one poll interval
+    assert 0 < kwargs["next_poll_at"] - time.time() <= 0.2
+    reads_before = count_calls(emu, "GetPipelineRun")
+    events = only_event(deferred.value.trigger)
+    assert events["status"] == "success"
+    assert count_calls(emu, "ExecPipelineRunStage") == 2  # PROD_CHECK once, then PROD
+    assert not [c for c in emu.calls("ExecPipelineRunStage") if c["status"] != 200]
+    assert count_calls(emu, "GetPipelineRun") - reads_before >= 1
 
 
 def test_a_run_that_already_finished_is_not_deferred(emu, conn, task_instance):
