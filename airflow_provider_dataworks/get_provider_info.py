@@ -83,13 +83,13 @@ def get_provider_info() -> dict[str, Any]:
                     "protocol": {
                         "label": "Protocol",
                         "description": "https (default) or http (local emulator only).",
-                        "schema": {"type": ["string", "null"], "enum": ["https", "http", None]},
+                        "schema": {"type": ["string", "null"], "enum": ["https", "http"]},
                     },
                     "auth_type": {
                         "label": "Authentication",
                         "description": "access_key (default when a key is set), sts, ram_role_arn, "
                         "ecs_ram_role, oidc_role_arn, credentials_uri or default_chain.",
-                        "schema": {"type": ["string", "null"], "enum": [*AUTH_TYPES, None]},
+                        "schema": {"type": ["string", "null"], "enum": list(AUTH_TYPES)},
                     },
                     "security_token": _text(
                         "STS security token", "Temporary STS token (auth_type sts).", format="password"
@@ -101,6 +101,9 @@ def get_provider_info() -> dict[str, Any]:
                     "oidc_provider_arn": _text("OIDC provider ARN", "For oidc_role_arn (RRSA on ACK)."),
                     "oidc_token_file_path": _text("OIDC token file", "For oidc_role_arn (RRSA on ACK)."),
                     "credentials_uri": _text("Credentials URI", "For credentials_uri."),
+                    "sts_endpoint": _text(
+                        "STS endpoint", "For ram_role_arn and oidc_role_arn: e.g. sts-vpc.cn-hangzhou.aliyuncs.com."
+                    ),
                     "ca": _text("CA bundle path", "PEM file of CAs to trust (TLS proxies, emulator TLS)."),
                     "read_timeout": {
                         "label": "Read timeout (s)",
