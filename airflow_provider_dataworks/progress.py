@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from airflow_provider_dataworks.exceptions import DataWorksError, PipelineRunFailedError
 from airflow_provider_dataworks.status import PipelineRun, Stage, StageTransitionLog
 
 
@@ -33,6 +34,13 @@ class Decision:
     step: Step
     stage: Stage | None = None
     reason: str = ""
+
+    def raise_for_failure(self, run: PipelineRun) -> None:
+        """Raise when the decision is to fail: the run failed, or the wait cannot go on."""
+        if self.step is Step.FAIL:
+            if run.is_failed:
+                raise PipelineRunFailedError(run)
+            raise DataWorksError(self.reason)
 
 
 class RunProgress:

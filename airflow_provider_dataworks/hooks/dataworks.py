@@ -40,14 +40,13 @@ from airflow_provider_dataworks.exceptions import (
     DataWorksThrottlingError,
     DataWorksTransportError,
     PipelineRunAmbiguousCreateError,
-    PipelineRunFailedError,
     PipelineRunTimeoutError,
     is_transient,
 )
 from airflow_provider_dataworks.hooks.errors import translate_sdk_error
 from airflow_provider_dataworks.hooks.retry import RetryPolicy
 from airflow_provider_dataworks.hooks.settings import ConnectionSettings, parse_project_id
-from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.progress import Decision, RunProgress, Step
 from airflow_provider_dataworks.status import (
     PipelineRun,
     PipelineRunItem,
@@ -453,6 +452,43 @@ class DataWorksHook(BaseHook):
         )
         return bool(body.get("Success", True))
 
+    # ---------------------------------------------------------------- one step of a wait
+
+    def advance_pipeline_run(
+        self, run_id: str, project_id: Any, progress: RunProgress, run: PipelineRun | None = None
+    ) -> tuple[PipelineRun, Decision]:
+        """Read the run (unless given), decide what comes next, and execute the next stage if that is it.
+
+        Every wait — the blocking loop below, the check before deferring, the sensor's poke and
+        the trigger — takes its steps here, so they cannot drift apart. A stage DataWorks refuses
+        to execute (4xx, e.g. one that needs an approval in the console) is recorded in
+        ``progress`` and waited on; other errors propagate.
+        """
+        if run is None:
+            run = self.get_pipeline_run(run_id, project_id)
+        decision = progress.decide(run)
+        if decision.step is Step.EXECUTE and decision.stage is not None:
+            try:
+                self.exec_pipeline_run_stage(run_id, decision.stage.code, project_id)
+                progress.executed(decision.stage)
+            except DataWorksClientError as err:
+                progress.refused(decision.stage, err)
+        return run, decision
+
+    async def advance_pipeline_run_async(
+        self, run_id: str, project_id: Any, progress: RunProgress, run: PipelineRun | None = None
+    ) -> tuple[PipelineRun, Decision]:
+        if run is None:
+            run = await self.get_pipeline_run_async(run_id, project_id)
+        decision = progress.decide(run)
+        if decision.step is Step.EXECUTE and decision.stage is not None:
+            try:
+                await self.exec_pipeline_run_stage_async(run_id, decision.stage.code, project_id)
+                progress.executed(decision.stage)
+            except DataWorksClientError as err:
+                progress.refused(decision.stage, err)
+        return run, decision
+
     # ---------------------------------------------------------------- the blocking wait
 
     def wait_for_pipeline_run(
@@ -479,21 +515,11 @@ class DataWorksHook(BaseHook):
             advance_stages=advance_stages, advance_until_stage=advance_until_stage, logger=self.log
         )
         while True:
-            run = self.get_pipeline_run(run_id, project)
-            decision = progress.decide(run)
+            run, decision = self.advance_pipeline_run(run_id, project, progress)
             if decision.step is Step.SUCCEED:
                 self.log.info("%s", decision.reason)
                 return run
-            if decision.step is Step.FAIL:
-                if run.is_failed:
-                    raise PipelineRunFailedError(run)
-                raise DataWorksError(decision.reason)
-            if decision.step is Step.EXECUTE and decision.stage is not None:
-                try:
-                    self.exec_pipeline_run_stage(run_id, decision.stage.code, project)
-                    progress.executed(decision.stage)
-                except DataWorksClientError as err:
-                    progress.refused(decision.stage, err)
+            decision.raise_for_failure(run)
             remaining = None if deadline is None else deadline - time.time()
             if remaining is not None and remaining <= 0:
                 raise PipelineRunTimeoutError(

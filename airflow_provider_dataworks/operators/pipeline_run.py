@@ -18,7 +18,6 @@ from airflow_provider_dataworks.exceptions import (
     DataWorksError,
     DataWorksNotFoundError,
     PipelineRunAmbiguousCreateError,
-    PipelineRunFailedError,
     PipelineRunTimeoutError,
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, validate_object_id
@@ -413,33 +412,19 @@ class CreatePipelineRunOperator(BaseOperator):
         :param run: the run as just read while adopting it; a new run is read here.
         """
         run_id, project_id = record.pipeline_run_id, record.project_id
-        if run is None:
-            run = hook.get_pipeline_run(run_id, project_id)
+        # Quiet: the trigger logs the stage transitions, so each shows once in the task log.
         progress = RunProgress(
             advance_stages=self.advance_stages, advance_until_stage=request.advance_until_stage, logger=_quiet
         )
-        decision = progress.decide(run)
-        if decision.step is Step.SUCCEED:
+        # Starts the next stage now rather than a poll interval later; the trigger is told it ran.
+        run, decision = hook.advance_pipeline_run(run_id, project_id, progress, run)
+        if decision.step in (Step.SUCCEED, Step.FAIL):
             StageTransitionLog().log(run, cast("Any", self.log))
+            decision.raise_for_failure(run)
             self.log.info("%s", decision.reason)
             return
-        if decision.step is Step.FAIL:
-            StageTransitionLog().log(run, cast("Any", self.log))
-            if run.is_failed:
-                raise PipelineRunFailedError(run)
-            raise DataWorksError(decision.reason)
-        if decision.step is Step.EXECUTE and decision.stage is not None:
-            # Start the stage now rather than a poll interval later; the trigger is told it ran.
-            try:
-                hook.exec_pipeline_run_stage(run_id, decision.stage.code, project_id)
-                progress.executed(decision.stage)
-                self.log.info(
-                    "Executed stage %s (%s, step %s).", decision.stage.code, decision.stage.type, decision.stage.step
-                )
-            except DataWorksClientError as err:
-                self.log.info(
-                    "Stage %s was not executed now (%s); the trigger will look again.", decision.stage.code, err
-                )
+        for code in progress.executed_stages:
+            self.log.info("Executed stage %s of pipeline run %s.", code, run_id)
         store.set(record)
         if self.cancel_on_kill and not AIRFLOW_V_3_3_PLUS:
             self.log.warning(

@@ -20,8 +20,6 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_dataworks._compat import take_api_retry_policy
 from airflow_provider_dataworks.exceptions import (
-    DataWorksClientError,
-    DataWorksError,
     PipelineRunFailedError,
     PipelineRunTimeoutError,
 )
@@ -150,21 +148,13 @@ class PipelineRunSensor(BaseSensorOperator):
             self._progress = RunProgress(
                 advance_stages=self.advance_stages, advance_until_stage=self._until_stage(), logger=self.log
             )
-        run = hook.get_pipeline_run(run_id, project_id)
-        decision = self._progress.decide(run)
+        run, decision = hook.advance_pipeline_run(run_id, project_id, self._progress)
         if decision.step is Step.SUCCEED:
             self.log.info("%s", decision.reason)
             return PokeReturnValue(is_done=True, xcom_value=run.id)
-        if decision.step is Step.FAIL:
-            if run.is_failed:
-                raise AirflowFailException(str(PipelineRunFailedError(run)))
-            raise DataWorksError(decision.reason)
-        if decision.step is Step.EXECUTE and decision.stage is not None:
-            try:
-                hook.exec_pipeline_run_stage(run_id, decision.stage.code, project_id)
-                self._progress.executed(decision.stage)
-            except DataWorksClientError as err:
-                self._progress.refused(decision.stage, err)
+        if decision.step is Step.FAIL and run.is_failed:
+            raise AirflowFailException(str(PipelineRunFailedError(run)))
+        decision.raise_for_failure(run)
         return False
 
     # ------------------------------------------------------------------ deferrable

@@ -249,11 +249,10 @@ class PipelineRunTrigger(BaseTrigger):
             # Transient errors were already retried by the hook; what reaches here spent the
             # error budget (or is permanent). Report it; never cancel the run because of it.
             try:
-                run = await hook.get_pipeline_run_async(self.pipeline_run_id, self.project_id)
+                run, decision = await hook.advance_pipeline_run_async(self.pipeline_run_id, self.project_id, progress)
             except (DataWorksError, ValueError) as err:
-                yield self._event("error", f"Could not read pipeline run {self.pipeline_run_id}: {err}", run)
+                yield self._event("error", f"Could not read or drive pipeline run {self.pipeline_run_id}: {err}", run)
                 return
-            decision = progress.decide(run)
             if decision.step is Step.SUCCEED:
                 self.log.info("%s", decision.reason)
                 yield self._event("success", decision.reason, run)
@@ -261,19 +260,6 @@ class PipelineRunTrigger(BaseTrigger):
             if decision.step is Step.FAIL:
                 yield self._event("failed" if run.is_failed else "error", decision.reason, run)
                 return
-            if decision.step is Step.EXECUTE and decision.stage is not None:
-                try:
-                    await hook.exec_pipeline_run_stage_async(self.pipeline_run_id, decision.stage.code, self.project_id)
-                    progress.executed(decision.stage)
-                except DataWorksClientError as err:
-                    progress.refused(decision.stage, err)
-                except DataWorksError as err:
-                    yield self._event(
-                        "error",
-                        f"Could not execute stage {decision.stage.code} of pipeline run {self.pipeline_run_id}: {err}",
-                        run,
-                    )
-                    return
             remaining = None if self.end_time is None else self.end_time - time.time()
             if remaining is not None and remaining <= 0:
                 message = (
