@@ -29,6 +29,7 @@ _SDK_PREFIX = re.compile(r"^code: \d+, (?P<message>.*?)(?: request id: \S*)?$", 
 # Signs, in the exception chain, that the connection was never established, so the request
 # cannot have reached DataWorks.
 _NOT_SENT = (
+    # requests / urllib3 (the sync SDK)
     "ConnectTimeout",
     "NewConnectionError",
     "Connection refused",
@@ -36,6 +37,10 @@ _NOT_SENT = (
     "Temporary failure in name resolution",
     "nodename nor servname",
     "Failed to resolve",
+    # aiohttp (the shared-session async transport)
+    "Cannot connect to host",
+    "Connect call failed",
+    "Connection timeout to host",
 )
 
 

@@ -146,3 +146,40 @@ def test_create_is_retried_when_the_connection_was_refused(monkeypatch):
     # never sent, so retrying was safe, and the error is not reported as ambiguous
     assert err.value.request_sent is False
     assert "secret-value" not in str(err.value)
+
+
+async def test_async_create_read_timeout_is_ambiguous(emu, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_SLOW", emu.connection_uri(project_id=10000, read_timeout=0.3))
+    emu.inject_fault(action="CreatePipelineRun", kind="delay", seconds=1.0)
+    hook = DataWorksHook("slow", retry_policy=RetryPolicy(max_attempts=3, base_delay=0.01))
+
+    with pytest.raises(PipelineRunAmbiguousCreateError):
+        await hook.create_pipeline_run_async(NODE)
+
+    assert _attempts(emu, "CreatePipelineRun") <= 1
+
+
+async def test_async_create_is_retried_when_the_connection_was_refused(monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLOSED",
+        f"dataworks://ak:secret-value@/?endpoint=127.0.0.1%3A{port}&protocol=http&region=cn-hangzhou&project_id=1",
+    )
+    hook = DataWorksHook("closed", retry_policy=RetryPolicy(max_attempts=3, base_delay=0.01))
+
+    with pytest.raises(DataWorksTransportError) as err:
+        await hook.create_pipeline_run_async(NODE)
+
+    assert err.value.request_sent is False
+    assert "secret-value" not in str(err.value)
+
+
+async def test_async_create_lost_after_commit_is_ambiguous(hook, emu):
+    emu.inject_fault(action="CreatePipelineRun", kind="commit_then_drop")
+
+    with pytest.raises(PipelineRunAmbiguousCreateError):
+        await hook.create_pipeline_run_async(NODE)
+
+    assert len(emu.runs(object_id=NODE)) == 1

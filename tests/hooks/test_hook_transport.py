@@ -44,16 +44,51 @@ def _port(emu) -> int:
 
 async def test_async_polls_over_https_reuse_connections(tls_emu, run_id):
     hook = DataWorksHook()
-    before = _client_sockets_to(_port(tls_emu))
+    port = _port(tls_emu)
+    before = _client_sockets_to(port)
 
-    runs = await asyncio.gather(*(hook.get_pipeline_run_async(run_id) for _ in range(POLLS)))
     for _ in range(POLLS):
-        await hook.get_pipeline_run_async(run_id)
+        assert (await hook.get_pipeline_run_async(run_id)).id == run_id
+    sequential = _client_sockets_to(port) - before
+    runs = await asyncio.gather(*(hook.get_pipeline_run_async(run_id) for _ in range(POLLS)))
 
     assert {run.id for run in runs} == {run_id}
-    opened = _client_sockets_to(_port(tls_emu)) - before
-    # concurrent polls may each need a connection of the pool, sequential ones reuse them
-    assert opened <= 16, f"{opened} connections for {2 * POLLS} polls"
+    assert sequential <= 2, f"{sequential} connections for {POLLS} sequential polls"
+    # concurrent polls may each need a pooled connection, but never one per call on top
+    total = _client_sockets_to(port) - before
+    assert total <= POLLS, f"{total} connections for {2 * POLLS} polls"
+
+
+async def test_other_sdk_clients_keep_the_sdks_own_transport(tls_emu, run_id):
+    """The shared session serves only the hook's calls: a plain SDK client in the same loop is untouched."""
+    from alibabacloud_dataworks_public20240518 import models
+
+    hook = DataWorksHook()
+    await hook.get_pipeline_run_async(run_id)  # installs the transport
+    client = DataWorksHook().get_conn()
+    before = _client_sockets_to(_port(tls_emu))
+
+    for _ in range(5):
+        await client.get_pipeline_run_async(models.GetPipelineRunRequest(project_id=10000, id=run_id))
+
+    assert _client_sockets_to(_port(tls_emu)) - before >= 5
+
+
+@pytest.mark.parametrize("transport", ["shared-session", "threads"])
+async def test_both_async_transports_give_the_same_answers_and_errors(tls_emu, run_id, monkeypatch, transport):
+    from airflow_provider_dataworks.exceptions import DataWorksNotFoundError
+
+    monkeypatch.setenv("AIRFLOW_PROVIDER_DATAWORKS_ASYNC_TRANSPORT", transport)
+    hook = DataWorksHook(retry_policy={"max_attempts": 3, "base_delay": 0.01})
+    tls_emu.inject_fault(action="GetPipelineRun", kind="drop", count=1)
+
+    run = await hook.get_pipeline_run_async(run_id)
+
+    assert run.id == run_id
+    assert hook._shared_transport is (transport == "shared-session")
+    with pytest.raises(DataWorksNotFoundError) as err:
+        await hook.create_pipeline_run_async("7567482277219412494")
+    assert err.value.message.startswith("未找到发布对象")
 
 
 async def test_the_sdk_native_async_path_opens_one_connection_per_call(tls_emu, run_id):
