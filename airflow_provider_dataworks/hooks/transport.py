@@ -32,9 +32,11 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
+
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ _install_lock = threading.Lock()
 _installed: bool | None = None
 _original: Any = None
 # one dict of sessions per event loop; a closed loop's sessions go with it
+# (aiohttp is imported on first use: the hook module is imported by every DAG file parse)
 _sessions: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, tuple[dict[tuple[Any, ...], aiohttp.ClientSession], AsyncGenerator[None, None]]
 ] = weakref.WeakKeyDictionary()
@@ -134,6 +137,8 @@ async def _close_at_loop_shutdown(sessions: dict[tuple[Any, ...], aiohttp.Client
 
 
 async def _session(key: tuple[Any, ...], ssl_option: ssl.SSLContext | bool) -> aiohttp.ClientSession:
+    import aiohttp
+
     loop = asyncio.get_running_loop()
     if loop not in _sessions:
         sessions: dict[tuple[Any, ...], aiohttp.ClientSession] = {}
@@ -149,6 +154,7 @@ async def _session(key: tuple[Any, ...], ssl_option: ssl.SSLContext | bool) -> a
 
 
 async def _send(request: Any, runtime: dict[str, Any]) -> Any:
+    import aiohttp
     from darabonba.core import DaraCore
     from darabonba.exceptions import RetryError
     from darabonba.response import DaraResponse

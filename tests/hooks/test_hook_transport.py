@@ -113,7 +113,7 @@ def test_https_needs_the_emulator_ca(tls_emu, monkeypatch):
         DataWorksHook("no_ca", retry_policy={"max_attempts": 1}).list_pipeline_runs()
 
 
-def test_importing_operators_sensors_triggers_and_hook_does_not_import_the_sdk():
+def test_importing_operators_sensors_triggers_and_hook_does_not_import_the_sdk_or_aiohttp():
     script = textwrap.dedent(
         """
         import sys
@@ -121,7 +121,7 @@ def test_importing_operators_sensors_triggers_and_hook_does_not_import_the_sdk()
         import airflow_provider_dataworks.operators.pipeline_run
         import airflow_provider_dataworks.sensors.pipeline_run
         import airflow_provider_dataworks.triggers.pipeline_run
-        loaded = sorted(m for m in sys.modules if m.startswith(("alibabacloud", "darabonba", "Tea")))
+        loaded = sorted(m for m in sys.modules if m.startswith(("alibabacloud", "darabonba", "Tea", "aiohttp")))
         print(loaded)
         """
     )
