@@ -65,7 +65,7 @@ FULL = [
 
 def run(smoke: bool = False) -> dict[str, Any]:
     """Measure every path; return per-path min/median/max over the repeats."""
-    reps, window, warmup = (1, 0.3, 0.2) if smoke else (3, 2.0, 0.75)
+    reps, window, warmup = (1, 0.3, 0.2) if smoke else (3, 1.5, 0.5)
     cmd = [PYTHON, "-m", "benchmarks.call_cost", "scenario", "--reps", str(reps)]
     cmd += ["--window", str(window), "--warmup", str(warmup)]
     if smoke:

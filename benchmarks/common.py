@@ -328,6 +328,26 @@ def _package_version(name: str) -> str | None:
         return None
 
 
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=ROOT, timeout=10, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def code_version() -> dict[str, str]:
+    """The commit, and the git tree of ``airflow_provider_dataworks/`` measured (read-only git).
+
+    ``provider_tree`` gets ``+modified`` when the provider's files differ from the commit: other
+    engineers commit to the same tree, and only a change of the provider's code matters.
+    """
+    tree = _git("rev-parse", "HEAD:airflow_provider_dataworks")[:10]
+    dirty = _git("status", "--porcelain", "--", "airflow_provider_dataworks")
+    return {"commit": _git("rev-parse", "--short", "HEAD"), "provider_tree": tree + ("+modified" if dirty else "")}
+
+
 def machine_info() -> dict[str, Any]:
     """What the figures were measured on."""
     model = "unknown"
@@ -344,12 +364,7 @@ def machine_info() -> dict[str, Any]:
             mem_gib = int(meminfo.readline().split()[1]) / 2**20
     except (OSError, ValueError, IndexError):
         mem_gib = 0.0
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, timeout=10, check=False
-        ).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        commit = ""
+    code = code_version()
     packages = [
         "apache-airflow",
         "alibabacloud-dataworks-public20240518",
@@ -368,7 +383,8 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "openssl": ssl.OPENSSL_VERSION,
         "packages": {name: _package_version(name) for name in packages},
-        "commit": commit,
+        "commit": code["commit"],
+        "provider_tree": code["provider_tree"],
         "pinning": two_cores(),
         "netns": netns_available(),
         "load_average": os.getloadavg(),

@@ -71,11 +71,7 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
                 f"+{_f(added['seconds']['median'] * 1000, 1)} ms"
                 f" = {_f(ratio * 100 if ratio is not None else None, 1)} %"
                 f" of {_f(parse['configs']['sdk_client']['seconds']['median'] * 1000, 0)} ms"
-                + (
-                    f" (imports {', '.join(p for p in added['extra_packages'] if p != 'airflow_provider_dataworks')})"
-                    if [p for p in added.get("extra_packages") or [] if p != "airflow_provider_dataworks"]
-                    else ""
-                ),
+                + (f" (it imports {', '.join(extra)})" if (extra := _public(added.get("extra_packages"))) else ""),
                 None if ratio is None else ratio <= PARSE_MAX_RATIO,
             )
         )
@@ -178,6 +174,11 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
     else:
         out.append(Verdict("Economy", "not measured", None))
     return out
+
+
+def _public(packages: list[str] | None) -> list[str]:
+    """Packages worth naming: not private (``_cython_…``), not the provider itself."""
+    return [p for p in packages or [] if not p.startswith("_") and p != "airflow_provider_dataworks"]
 
 
 def _native_reference(native: dict[str, Any] | None, native_100: dict[str, Any] | None) -> tuple[float | None, str]:
@@ -490,12 +491,24 @@ def call_cost_section(call_cost: dict[str, Any]) -> str:
     )
 
 
+def _commit(machine: dict[str, Any], end: dict[str, str] | None) -> str:
+    start_tree = machine.get("provider_tree", "")
+    text = f"{machine.get('commit') or '–'} (provider code: git tree {start_tree or '–'})"
+    if end is None:
+        return text
+    if end.get("provider_tree") != start_tree:
+        return f"**the provider's code changed during the run**: {text} at the start, {end} at the end"
+    if end.get("commit") != machine.get("commit"):
+        text += f"; HEAD moved to {end.get('commit')} during the run, the provider's code did not change"
+    return text
+
+
 def machine_section(results: dict[str, Any]) -> str:
     m = results["machine"]
     packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
     rows = [
         ["date", m["date"]],
-        ["commit", m["commit"] or "–"],
+        ["commit", _commit(m, results.get("code_at_end"))],
         ["CPU", f"{m['cpu']} ({m['cores']} cores), {m['memory_gib']} GiB"],
         ["kernel / Python / OpenSSL", f"{m['kernel']} / {m['python']} / {m['openssl']}"],
         ["packages", packages],

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import call_cost, economy, parse_cost, report, triggerer_scale
-from benchmarks.common import OUT, ROOT, clear_proxies, machine_info, steal_seconds
+from benchmarks.common import OUT, ROOT, clear_proxies, code_version, machine_info, steal_seconds
 
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
 
@@ -48,10 +48,12 @@ def check_smoke(results: dict[str, Any]) -> list[str]:
         if flow["counts"]["create"] != 1 or not flow["exec_ok"] or not flow["reattach_ok"]:
             problems.append(f"economy: {flow['flow']}: {flow['counts']}, execs {flow['execs']}")
     for config in (results.get("triggerer") or {}).get("configs", []):
+        if config["mode"] == "native":
+            continue  # overloaded by design: its failures are a finding, not broken benchmark code
         if config["ok"] == 0 or config["trigger_error_count"]:
             problems.append(f"triggerer {config['mode']}: {config['ok']} polls, errors {config['trigger_errors']}")
     for row in (results.get("call_cost") or {}).get("rows", []):
-        if row["calls_per_s"]["n"] == 0 or row["errors"]:
+        if row["calls_per_s"]["n"] == 0 or (row["errors"] and not row["mode"].startswith("native")):
             problems.append(f"call cost {row['mode']}: no calls or errors")
     return problems
 
@@ -60,7 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--smoke", action="store_true", help="a few seconds: N = 20, short windows")
     parser.add_argument("--only", help=f"comma-separated sections of {', '.join(SECTIONS)} (no RESULTS.md)")
+    parser.add_argument(
+        "--render", metavar="RESULTS_JSON", help="only rewrite RESULTS.md from a full run's saved out/results.json"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        RESULTS_MD.write_text(report.render(json.loads(Path(args.render).read_text())))
+        print(f"[bench] rendered {RESULTS_MD} from {args.render}", file=sys.stderr)
+        return 0
     clear_proxies()
     OUT.mkdir(parents=True, exist_ok=True)
     names = args.only.split(",") if args.only else list(SECTIONS)
@@ -83,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         results["sections"][name] = round(time.time() - t0, 1)
         print(f"[bench] {name} took {results['sections'][name]} s", file=sys.stderr, flush=True)
     results["duration_s"] = round(time.time() - started, 1)
+    # Others commit to the same tree: record whether the measured code changed during the run.
+    results["code_at_end"] = code_version()
     results["steal_s"] = round(steal_seconds() - steal0, 1)
 
     suffix = "-smoke" if args.smoke else ("-partial" if args.only else "")

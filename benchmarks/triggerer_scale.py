@@ -98,9 +98,9 @@ def configs(smoke: bool) -> list[Config]:
         return Config(mode, n, 10.0, window, max(10, n // 5), rep=rep, seed=rep)
 
     return [
-        one("hook", 100, 20),
-        one("raw", 100, 20),
-        one("native", 100, 20),
+        one("hook", 100, 15),
+        one("raw", 100, 15),
+        one("native", 100, 15),
         one("hook", 1000, 30, 1),
         one("raw", 1000, 30, 1),
         one("hook_threads", 1000, 30),
