@@ -34,7 +34,6 @@ from airflow_provider_dataworks.reattach import (
     task_tag_from_context,
 )
 from airflow_provider_dataworks.status import PipelineRun, RunMode, RunType, StageTransitionLog
-from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger, resolve_trigger_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -433,6 +432,9 @@ class CreatePipelineRunOperator(BaseOperator):
                 _airflow_version,
                 run_id,
             )
+        # imported here, not at the top: every DAG file parse imports this module
+        from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger
+
         self.defer(
             trigger=PipelineRunTrigger(
                 pipeline_run_id=run_id,
@@ -465,6 +467,8 @@ class CreatePipelineRunOperator(BaseOperator):
         """Resume after the trigger: validate its event, then succeed, fail, or abolish on timeout."""
         self.pipeline_run_id, self._run_project_id = pipeline_run_id, project_id
         request = self._validate()
+        from airflow_provider_dataworks.triggers.pipeline_run import resolve_trigger_event
+
         try:
             run = resolve_trigger_event(
                 event, pipeline_run_id=pipeline_run_id, advance_until_stage=request.advance_until_stage

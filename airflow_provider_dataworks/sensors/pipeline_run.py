@@ -27,7 +27,6 @@ from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.retry import RetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_project_id
 from airflow_provider_dataworks.progress import RunProgress, Step
-from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger, resolve_trigger_event
 
 try:
     from airflow.sdk.exceptions import TaskDeferralTimeout
@@ -176,6 +175,9 @@ class PipelineRunSensor(BaseSensorOperator):
             raise ValueError(
                 f"poke_interval must be greater than 0 seconds in deferrable mode, got {self.poke_interval}."
             )
+        # imported here, not at the top: every DAG file parse imports this module
+        from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger
+
         self.defer(
             trigger=PipelineRunTrigger(
                 pipeline_run_id=run_id,
@@ -198,6 +200,8 @@ class PipelineRunSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> str:
         """Resume after the trigger; the shared validation decides, this maps it to sensor semantics."""
+        from airflow_provider_dataworks.triggers.pipeline_run import resolve_trigger_event
+
         try:
             run = resolve_trigger_event(event, pipeline_run_id=self._run_id(), advance_until_stage=self._until_stage())
         except PipelineRunFailedError as err:
