@@ -50,7 +50,7 @@ from airflow_provider_dataworks.exceptions import (
 from airflow_provider_dataworks.hooks import transport
 from airflow_provider_dataworks.hooks.errors import translate_sdk_error
 from airflow_provider_dataworks.hooks.retry import RetryPolicy
-from airflow_provider_dataworks.hooks.settings import ConnectionSettings, parse_project_id
+from airflow_provider_dataworks.hooks.settings import ConnectionSettings, parse_choice, parse_project_id
 from airflow_provider_dataworks.progress import Decision, RunProgress, Step
 from airflow_provider_dataworks.status import (
     PipelineRun,
@@ -303,8 +303,8 @@ class DataWorksHook(BaseHook):
         run_mode: str | None,
         auto_run_until_stage: str | None,
     ) -> dict[str, Any]:
-        run_type = _enum_value(RunType, type, "type")
-        mode = _enum_value(RunMode, run_mode, "run_mode") if run_mode else None
+        run_type = parse_choice(RunType, type, "type")
+        mode = parse_choice(RunMode, run_mode, "run_mode") if run_mode else None
         if auto_run_until_stage and mode != RunMode.AUTO.value:
             raise ValueError(
                 "auto_run_until_stage needs run_mode='Auto' (DataWorks only auto-runs stages in Auto mode); "
@@ -675,14 +675,6 @@ def _snake(action: str) -> str:
     return "".join(out)
 
 
-def _enum_value(enum: Any, value: Any, field_name: str) -> str:
-    allowed = [member.value for member in enum]
-    text = getattr(value, "value", value)
-    if text not in allowed:
-        raise ValueError(f"{field_name} must be one of {', '.join(allowed)}; got {value!r}.")
-    return str(text)
-
-
 def _list_params(
     project_id: int, object_id: str | None, status: str | None, creator: str | None, page_size: int
 ) -> dict[str, Any]:
@@ -691,7 +683,7 @@ def _list_params(
     return {
         "project_id": project_id,
         "object_id": validate_object_id(object_id) if object_id is not None else None,
-        "status": _enum_value(PipelineRunStatus, status, "status") if status else None,
+        "status": parse_choice(PipelineRunStatus, status, "status") if status else None,
         "creator": creator,
         "page_size": page_size,
     }

@@ -67,6 +67,15 @@ def parse_project_id(value: Any, field_name: str = "project_id") -> int:
     return number
 
 
+def parse_choice(enum: Any, value: Any, field_name: str) -> str:
+    """Return ``value`` as one of ``enum``'s values, or raise naming the field and the accepted values."""
+    allowed = [member.value for member in enum]
+    text = getattr(value, "value", value)
+    if text not in allowed:
+        raise ValueError(f"{field_name} must be one of {', '.join(allowed)}; got {value!r}.")
+    return str(text)
+
+
 @dataclass(frozen=True)
 class ConnectionSettings:
     """Everything the hook needs from an Airflow connection, validated."""

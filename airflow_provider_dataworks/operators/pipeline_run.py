@@ -22,7 +22,7 @@ from airflow_provider_dataworks.exceptions import (
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, validate_object_id
 from airflow_provider_dataworks.hooks.retry import RetryPolicy
-from airflow_provider_dataworks.hooks.settings import parse_project_id
+from airflow_provider_dataworks.hooks.settings import parse_choice, parse_project_id
 from airflow_provider_dataworks.progress import RunProgress, Step
 from airflow_provider_dataworks.reattach import (
     RunStore,
@@ -104,14 +104,6 @@ def _optional_text(value: Any, field_name: str) -> str | None:
     if not isinstance(value, str):
         raise ValueError(f"{field_name} must be a stage code string, got {value!r}.")
     return value.strip() or None
-
-
-def _choice(value: Any, enum: Any, field_name: str) -> str:
-    allowed = [member.value for member in enum]
-    text = getattr(value, "value", value)
-    if text not in allowed:
-        raise ValueError(f"{field_name} must be one of {', '.join(allowed)}; got {value!r}.")
-    return str(text)
 
 
 class CreatePipelineRunOperator(BaseOperator):
@@ -215,8 +207,8 @@ class CreatePipelineRunOperator(BaseOperator):
         """Check the rendered arguments; every error names the field and the accepted values."""
         object_id = validate_object_id(self.object_id)
         project_id = None if self.project_id is None else parse_project_id(self.project_id)
-        run_type = _choice(self.type, RunType, "type")
-        run_mode = None if self.run_mode in (None, "") else _choice(self.run_mode, RunMode, "run_mode")
+        run_type = parse_choice(RunType, self.type, "type")
+        run_mode = None if self.run_mode in (None, "") else parse_choice(RunMode, self.run_mode, "run_mode")
         auto_until = _optional_text(self.auto_run_until_stage, "auto_run_until_stage")
         if auto_until and run_mode != RunMode.AUTO.value:
             raise ValueError(
