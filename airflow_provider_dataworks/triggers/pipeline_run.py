@@ -1,7 +1,7 @@
 """Wait for a pipeline run on the triggerer, and the one place that reads the event back.
 
-The trigger polls with the hook's ``*_async`` methods (the SDK on the hook's thread pool, so
-the event loop never blocks), retries transient errors through the hook's retry policy, drives
+The trigger polls with the hook's ``*_async`` methods (one kept-alive session per event loop,
+nothing blocking on the loop), retries transient errors through the hook's retry policy, drives
 stages through the same :class:`~airflow_provider_dataworks.progress.RunProgress` as the
 blocking wait, and yields exactly one :class:`PipelineRunEvent`.
 
