@@ -225,18 +225,12 @@ class DataWorksHook(BaseHook):
         self, settings: ConnectionSettings, action: str, request_name: str, params: dict[str, Any]
     ) -> dict[str, Any]:
         """Make one SDK call (blocking) and return the response body as a PascalCase dict."""
-        client = self._get_client(settings)
-        from alibabacloud_dataworks_public20240518 import models
-
-        request = getattr(models, request_name)(**{k: v for k, v in params.items() if v is not None})
-        method = getattr(client, _snake(action))
+        method = getattr(self._get_client(settings), _snake(action))
         try:
-            response = method(request)
+            response = method(_sdk_request(request_name, params))
         except Exception as err:
             raise translate_sdk_error(err, action) from err
-        body = response.body.to_map() if response.body is not None else {}
-        log.debug("DataWorks %s answered, RequestId %s", action, body.get("RequestId"))
-        return body
+        return _response_body(action, response)
 
     def _prepare_async(self, settings: ConnectionSettings) -> None:
         """Build the client and pick the async transport (blocking: runs on the SDK thread pool)."""
@@ -247,19 +241,13 @@ class DataWorksHook(BaseHook):
         self, settings: ConnectionSettings, action: str, request_name: str, params: dict[str, Any]
     ) -> dict[str, Any]:
         """Make one SDK call with its ``_async`` method over the shared-session transport."""
-        client = self._get_client(settings)
-        from alibabacloud_dataworks_public20240518 import models
-
-        request = getattr(models, request_name)(**{k: v for k, v in params.items() if v is not None})
-        method = getattr(client, _snake(action) + "_async")
+        method = getattr(self._get_client(settings), _snake(action) + "_async")
         with transport.shared_transport():
             try:
-                response = await method(request)
+                response = await method(_sdk_request(request_name, params))
             except Exception as err:
                 raise translate_sdk_error(err, action) from err
-        body = response.body.to_map() if response.body is not None else {}
-        log.debug("DataWorks %s answered, RequestId %s", action, body.get("RequestId"))
-        return body
+        return _response_body(action, response)
 
     def _call(self, action: str, request_name: str, *, create: bool = False, **params: Any) -> dict[str, Any]:
         settings = self.get_settings()
@@ -664,6 +652,20 @@ def _credential_client(settings: ConnectionSettings) -> Any:
     elif settings.auth_type == "credentials_uri":
         fields.update(credentials_uri=settings.credentials_uri)
     return CredentialClient(CredentialConfig(**{k: v for k, v in fields.items() if v is not None}))
+
+
+def _sdk_request(request_name: str, params: dict[str, Any]) -> Any:
+    """Build the SDK's request model (the SDK is imported by then: the client exists)."""
+    from alibabacloud_dataworks_public20240518 import models
+
+    return getattr(models, request_name)(**{key: value for key, value in params.items() if value is not None})
+
+
+def _response_body(action: str, response: Any) -> dict[str, Any]:
+    """Return an SDK response's body as the PascalCase dict DataWorks sent."""
+    body: dict[str, Any] = response.body.to_map() if response.body is not None else {}
+    log.debug("DataWorks %s answered, RequestId %s", action, body.get("RequestId"))
+    return body
 
 
 def _snake(action: str) -> str:
