@@ -9,7 +9,7 @@ not in CI's global timeout.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -86,17 +86,21 @@ def test_one_pipeline_run_per_deployed_object(example_runs: ExampleRuns) -> None
     assert touched == DEPLOYED_OBJECTS, f"runs for unexpected objects: {touched - DEPLOYED_OBJECTS}"
 
 
+def _deployments(example_runs: ExampleRuns, dag_id: str, task_id: str) -> Iterator[tuple[int, str, Any]]:
+    """Yield ``(map_index, label, emulator run)`` for each object a deploy task deployed (one run each)."""
+    objects = EXAMPLES[dag_id].deploys[task_id]
+    mapped = len(objects) > 1
+    for map_index, object_id in enumerate(objects):
+        (run,) = runs_for(example_runs.emulator_runs, object_id)
+        yield (map_index if mapped else -1), _task_key(task_id, map_index, mapped), run
+
+
 @pytest.mark.parametrize(("dag_id", "task_id"), DEPLOY_TASKS)
 def test_pipeline_run_id_xcom_is_the_emulator_run(example_runs: ExampleRuns, dag_id: str, task_id: str) -> None:
     example = EXAMPLES[dag_id]
     outcome = example_runs.passing[dag_id]
-    objects = example.deploys[task_id]
-    mapped = len(objects) > 1
-    for map_index, object_id in enumerate(objects):
-        index = map_index if mapped else -1
-        (run,) = runs_for(example_runs.emulator_runs, object_id)
+    for index, label, run in _deployments(example_runs, dag_id, task_id):
         xcom = example_runs.client.xcom(dag_id, outcome.run_id, task_id, "pipeline_run_id", map_index=index)
-        label = _task_key(task_id, map_index, mapped)
         assert str(xcom) == run.id, f"{dag_id}.{label}: XCom pipeline_run_id {xcom!r}, emulator run {run.raw}"
         assert run.project_id == str(example.project_id), run.raw
         assert run.type == example.run_type, run.raw
@@ -105,15 +109,9 @@ def test_pipeline_run_id_xcom_is_the_emulator_run(example_runs: ExampleRuns, dag
 
 @pytest.mark.parametrize(("dag_id", "task_id"), DEPLOY_TASKS)
 def test_extra_link_points_at_the_workspace_console(example_runs: ExampleRuns, dag_id: str, task_id: str) -> None:
-    example = EXAMPLES[dag_id]
     outcome = example_runs.passing[dag_id]
-    objects = example.deploys[task_id]
-    mapped = len(objects) > 1
-    for map_index, object_id in enumerate(objects):
-        index = map_index if mapped else -1
-        (run,) = runs_for(example_runs.emulator_runs, object_id)
+    for index, label, run in _deployments(example_runs, dag_id, task_id):
         links = example_runs.client.links(dag_id, outcome.run_id, task_id, map_index=index)
-        label = _task_key(task_id, map_index, mapped)
         assert links.get(LINK_NAME) == console_url(run.project_id), f"{dag_id}.{label}: links {links}"
         run_url = example_runs.client.xcom(dag_id, outcome.run_id, task_id, "pipeline_run_url", map_index=index)
         assert isinstance(run_url, str), f"{dag_id}.{label}: XCom pipeline_run_url {run_url!r}"
