@@ -49,7 +49,7 @@ from airflow_provider_dataworks.exceptions import (
 )
 from airflow_provider_dataworks.hooks import transport
 from airflow_provider_dataworks.hooks.errors import translate_sdk_error
-from airflow_provider_dataworks.hooks.retry import RetryPolicy
+from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import ConnectionSettings, parse_choice, parse_project_id
 from airflow_provider_dataworks.progress import Decision, RunProgress, Step
 from airflow_provider_dataworks.status import (
@@ -139,7 +139,7 @@ class DataWorksHook(BaseHook):
     :param dataworks_conn_id: a ``dataworks`` connection, or an ``alibaba_cloud`` one
         (extras ``access_key_id``, ``access_key_secret``, ``region``).
     :param region: overrides the connection's ``region`` extra.
-    :param retry_policy: a :class:`RetryPolicy` or a mapping of its fields.
+    :param retry_policy: a :class:`DataWorksRetryPolicy` or a mapping of its fields.
     """
 
     conn_name_attr = "dataworks_conn_id"
@@ -152,13 +152,13 @@ class DataWorksHook(BaseHook):
         dataworks_conn_id: str = default_conn_name,
         *,
         region: str | None = None,
-        retry_policy: RetryPolicy | dict[str, Any] | None = None,
+        retry_policy: DataWorksRetryPolicy | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.dataworks_conn_id = dataworks_conn_id
         self.region = region
-        self.retry_policy = RetryPolicy.coerce(retry_policy)
+        self.retry_policy = DataWorksRetryPolicy.coerce(retry_policy)
         self._settings: ConnectionSettings | None = None
         self._client: Any = None
         self._client_lock = threading.Lock()

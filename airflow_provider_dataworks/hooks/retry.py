@@ -25,7 +25,7 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class DataWorksRetryPolicy:
     """How transient errors are retried.
 
     :param max_attempts: attempts per call including the first; also the error budget of a
@@ -47,18 +47,18 @@ class RetryPolicy:
             raise ValueError("retry_policy base_delay and max_delay must not be negative.")
 
     @classmethod
-    def coerce(cls, value: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
+    def coerce(cls, value: DataWorksRetryPolicy | Mapping[str, Any] | None) -> DataWorksRetryPolicy:
         """Accept a policy, a mapping of its fields (as serialised), or ``None`` for the default."""
         if value is None:
             return cls()
-        if isinstance(value, RetryPolicy):
+        if isinstance(value, DataWorksRetryPolicy):
             return value
         if isinstance(value, Mapping):
             unknown = set(value) - {"max_attempts", "base_delay", "max_delay"}
             if unknown:
                 raise ValueError(f"retry_policy has unknown keys: {', '.join(sorted(unknown))}.")
             return cls(**value)
-        raise TypeError(f"retry_policy must be a RetryPolicy or a mapping, got {type(value).__name__}.")
+        raise TypeError(f"retry_policy must be a DataWorksRetryPolicy or a mapping, got {type(value).__name__}.")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the policy as JSON primitives."""

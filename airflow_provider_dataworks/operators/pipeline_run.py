@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from airflow import __version__ as _airflow_version
 from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, XCom, conf
 
-from airflow_provider_dataworks._compat import AIRFLOW_V_3_3_PLUS, take_api_retry_policy
+from airflow_provider_dataworks._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_dataworks.exceptions import (
     DataWorksClientError,
     DataWorksError,
@@ -21,7 +21,7 @@ from airflow_provider_dataworks.exceptions import (
     PipelineRunTimeoutError,
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, validate_object_id
-from airflow_provider_dataworks.hooks.retry import RetryPolicy
+from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_choice, parse_project_id
 from airflow_provider_dataworks.progress import RunProgress, Step
 from airflow_provider_dataworks.reattach import (
@@ -47,7 +47,7 @@ DEFAULT_TIMEOUT = timedelta(hours=6)
 #: how many times an ambiguous create is reconciled by listing the object's runs
 RECONCILE_ATTEMPTS = 5
 #: the retry policy of the best-effort abolish in ``on_kill`` and after a timeout
-ABOLISH_RETRY_POLICY = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=2.0)
+ABOLISH_RETRY_POLICY = DataWorksRetryPolicy(max_attempts=3, base_delay=0.5, max_delay=2.0)
 
 # The pre-deferral status check decides silently; the trigger logs the stage transitions, so
 # each shows once in the task log.
@@ -81,7 +81,7 @@ class _Request:
     advance_until_stage: str | None
     poll_interval: float
     timeout: float | None
-    retry_policy: RetryPolicy
+    retry_policy: DataWorksRetryPolicy
 
 
 def _seconds(value: Any, field_name: str, *, allow_none: bool) -> float | None:
@@ -137,9 +137,9 @@ class CreatePipelineRunOperator(BaseOperator):
     :param dataworks_conn_id: the DataWorks (or ``alibaba_cloud``) connection.
     :param region: overrides the connection's region.
     :param dataworks_retry_policy: per-call retries of transient DataWorks errors (throttling, 5xx,
-        transport), a :class:`~airflow_provider_dataworks.hooks.retry.RetryPolicy` or a dict of its
-        fields. Also accepted as ``retry_policy=`` when the value is one of those; any other
-        ``retry_policy`` (Airflow 3.3's task-level retry policy) is passed on to Airflow.
+        transport), a :class:`~airflow_provider_dataworks.hooks.retry.DataWorksRetryPolicy` or a dict of its
+        fields. Not to be confused with ``retry_policy``, Airflow 3.3's task-level retry policy
+        (AIP-105), which this operator passes to Airflow untouched.
     """
 
     template_fields: Sequence[str] = (
@@ -175,10 +175,9 @@ class CreatePipelineRunOperator(BaseOperator):
         reattach: bool = True,
         dataworks_conn_id: str = DataWorksHook.default_conn_name,
         region: str | None = None,
-        dataworks_retry_policy: RetryPolicy | dict[str, Any] | None = None,
+        dataworks_retry_policy: DataWorksRetryPolicy | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        dataworks_retry_policy = take_api_retry_policy(kwargs, dataworks_retry_policy)
         super().__init__(**kwargs)
         self.object_id = object_id
         self.project_id = project_id
@@ -218,7 +217,7 @@ class CreatePipelineRunOperator(BaseOperator):
         poll_interval = _seconds(self.poll_interval, "poll_interval", allow_none=False)
         assert poll_interval is not None
         try:
-            retry_policy = RetryPolicy.coerce(self.dataworks_retry_policy)
+            retry_policy = DataWorksRetryPolicy.coerce(self.dataworks_retry_policy)
         except TypeError as err:
             raise ValueError(str(err)) from None
         return _Request(
@@ -233,7 +232,7 @@ class CreatePipelineRunOperator(BaseOperator):
             retry_policy=retry_policy,
         )
 
-    def _hook(self, retry_policy: RetryPolicy | None = None) -> DataWorksHook:
+    def _hook(self, retry_policy: DataWorksRetryPolicy | None = None) -> DataWorksHook:
         return DataWorksHook(self.dataworks_conn_id, region=self.region, retry_policy=retry_policy)
 
     # ------------------------------------------------------------------ execute

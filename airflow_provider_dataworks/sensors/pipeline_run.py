@@ -18,13 +18,12 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_dataworks._compat import take_api_retry_policy
 from airflow_provider_dataworks.exceptions import (
     PipelineRunFailedError,
     PipelineRunTimeoutError,
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
-from airflow_provider_dataworks.hooks.retry import RetryPolicy
+from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_project_id
 from airflow_provider_dataworks.progress import RunProgress, Step
 
@@ -59,8 +58,8 @@ class PipelineRunSensor(BaseSensorOperator):
     :param dataworks_conn_id: the DataWorks (or ``alibaba_cloud``) connection.
     :param region: overrides the connection's region.
     :param dataworks_retry_policy: per-call retries of transient DataWorks errors, a
-        :class:`~airflow_provider_dataworks.hooks.retry.RetryPolicy` or a dict of its fields (also
-        accepted as ``retry_policy=``, as for :class:`CreatePipelineRunOperator`).
+        :class:`~airflow_provider_dataworks.hooks.retry.DataWorksRetryPolicy` or a dict of its fields
+        (``retry_policy`` is Airflow's own task-level policy and goes to Airflow untouched).
     """
 
     template_fields: Sequence[str] = (
@@ -82,10 +81,9 @@ class PipelineRunSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         dataworks_conn_id: str = DataWorksHook.default_conn_name,
         region: str | None = None,
-        dataworks_retry_policy: RetryPolicy | dict[str, Any] | None = None,
+        dataworks_retry_policy: DataWorksRetryPolicy | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        dataworks_retry_policy = take_api_retry_policy(kwargs, dataworks_retry_policy)
         super().__init__(**kwargs)
         self.pipeline_run_id = pipeline_run_id
         self.project_id = project_id
@@ -122,7 +120,7 @@ class PipelineRunSensor(BaseSensorOperator):
     def get_hook(self) -> DataWorksHook:
         if self._hook is None:
             try:
-                policy = RetryPolicy.coerce(self.dataworks_retry_policy)
+                policy = DataWorksRetryPolicy.coerce(self.dataworks_retry_policy)
             except TypeError as err:
                 raise ValueError(str(err)) from None
             self._hook = DataWorksHook(self.dataworks_conn_id, region=self.region, retry_policy=policy)
@@ -188,7 +186,7 @@ class PipelineRunSensor(BaseSensorOperator):
                 end_time=time.time() + self.timeout,
                 advance_stages=self.advance_stages,
                 advance_until_stage=self._until_stage(),
-                retry_policy=RetryPolicy.coerce(self.dataworks_retry_policy).to_dict(),
+                retry_policy=DataWorksRetryPolicy.coerce(self.dataworks_retry_policy).to_dict(),
                 cancel_on_kill=False,
                 executed_stages=self._progress.executed_stages if self._progress else [],
                 next_poll_at=time.time() + self.poke_interval,

@@ -28,7 +28,7 @@ from airflow_provider_dataworks.exceptions import (
     PipelineRunTimeoutError,
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
-from airflow_provider_dataworks.hooks.retry import RetryPolicy
+from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.progress import RunProgress, Step
 from airflow_provider_dataworks.status import PipelineRun
 
@@ -156,7 +156,7 @@ class PipelineRunTrigger(BaseTrigger):
         ``None`` waits without limit.
     :param advance_stages: execute each stage that waits for ``ExecPipelineRunStage``.
     :param advance_until_stage: succeed once this stage and every stage before it succeeded.
-    :param retry_policy: :meth:`RetryPolicy.to_dict` of the per-call retry policy.
+    :param retry_policy: :meth:`DataWorksRetryPolicy.to_dict` of the per-call retry policy.
     :param cancel_on_kill: abolish the run when a user kills the deferred task (Airflow 3.3+).
     :param executed_stages: stage codes the task already executed before deferring; not executed again.
     :param next_poll_at: absolute ``time.time()`` of the first read. The task reads the run just
@@ -188,7 +188,7 @@ class PipelineRunTrigger(BaseTrigger):
         self.end_time = None if end_time is None else float(end_time)
         self.advance_stages = bool(advance_stages)
         self.advance_until_stage = advance_until_stage or None
-        self.retry_policy = RetryPolicy.coerce(retry_policy).to_dict()
+        self.retry_policy = DataWorksRetryPolicy.coerce(retry_policy).to_dict()
         self.cancel_on_kill = bool(cancel_on_kill)
         self.executed_stages = sorted(executed_stages or ())
         self.next_poll_at = None if next_poll_at is None else float(next_poll_at)
@@ -214,11 +214,11 @@ class PipelineRunTrigger(BaseTrigger):
             },
         )
 
-    def _hook(self, retry_policy: RetryPolicy | None = None) -> DataWorksHook:
+    def _hook(self, retry_policy: DataWorksRetryPolicy | None = None) -> DataWorksHook:
         return DataWorksHook(
             self.dataworks_conn_id,
             region=self.region,
-            retry_policy=retry_policy or RetryPolicy.coerce(self.retry_policy),
+            retry_policy=retry_policy or DataWorksRetryPolicy.coerce(self.retry_policy),
         )
 
     def _event(self, status: EventStatus, message: str, run: PipelineRun | None) -> TriggerEvent:
@@ -280,9 +280,9 @@ class PipelineRunTrigger(BaseTrigger):
         if not self.cancel_on_kill:
             self.log.info("Task killed; pipeline run %s is left running (cancel_on_kill is off).", self.pipeline_run_id)
             return
-        policy = RetryPolicy.coerce(self.retry_policy)
+        policy = DataWorksRetryPolicy.coerce(self.retry_policy)
         hook = self._hook(
-            RetryPolicy(max_attempts=min(policy.max_attempts, 3), base_delay=policy.base_delay, max_delay=2.0)
+            DataWorksRetryPolicy(max_attempts=min(policy.max_attempts, 3), base_delay=policy.base_delay, max_delay=2.0)
         )
         try:
             await asyncio.wait_for(

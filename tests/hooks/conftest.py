@@ -5,10 +5,10 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
-from airflow_provider_dataworks.hooks.retry import RetryPolicy
+from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 
 #: retries fast enough for tests, still exponential with jitter
-FAST_RETRIES = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
+FAST_RETRIES = DataWorksRetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
 
 
 @pytest.fixture

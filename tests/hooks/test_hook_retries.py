@@ -15,7 +15,7 @@ from airflow_provider_dataworks.exceptions import (
     PipelineRunAmbiguousCreateError,
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
-from airflow_provider_dataworks.hooks.retry import RetryPolicy
+from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 
 NODE = "8600000000000000002"
 
@@ -113,7 +113,7 @@ def test_create_lost_after_commit_is_ambiguous_and_the_run_exists(hook, emu):
 def test_create_read_timeout_is_ambiguous(emu, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SLOW", emu.connection_uri(project_id=10000, read_timeout=0.3))
     emu.inject_fault(action="CreatePipelineRun", kind="delay", seconds=1.0)
-    hook = DataWorksHook("slow", retry_policy=RetryPolicy(max_attempts=3, base_delay=0.01))
+    hook = DataWorksHook("slow", retry_policy=DataWorksRetryPolicy(max_attempts=3, base_delay=0.01))
 
     with pytest.raises(PipelineRunAmbiguousCreateError):
         hook.create_pipeline_run(NODE)
@@ -138,7 +138,7 @@ def test_create_is_retried_when_the_connection_was_refused(monkeypatch):
         "AIRFLOW_CONN_CLOSED",
         f"dataworks://ak:secret-value@/?endpoint=127.0.0.1%3A{port}&protocol=http&region=cn-hangzhou&project_id=1",
     )
-    hook = DataWorksHook("closed", retry_policy=RetryPolicy(max_attempts=3, base_delay=0.01))
+    hook = DataWorksHook("closed", retry_policy=DataWorksRetryPolicy(max_attempts=3, base_delay=0.01))
 
     with pytest.raises(DataWorksTransportError) as err:
         hook.create_pipeline_run(NODE)
@@ -151,7 +151,7 @@ def test_create_is_retried_when_the_connection_was_refused(monkeypatch):
 async def test_async_create_read_timeout_is_ambiguous(emu, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SLOW", emu.connection_uri(project_id=10000, read_timeout=0.3))
     emu.inject_fault(action="CreatePipelineRun", kind="delay", seconds=1.0)
-    hook = DataWorksHook("slow", retry_policy=RetryPolicy(max_attempts=3, base_delay=0.01))
+    hook = DataWorksHook("slow", retry_policy=DataWorksRetryPolicy(max_attempts=3, base_delay=0.01))
 
     with pytest.raises(PipelineRunAmbiguousCreateError):
         await hook.create_pipeline_run_async(NODE)
@@ -167,7 +167,7 @@ async def test_async_create_is_retried_when_the_connection_was_refused(monkeypat
         "AIRFLOW_CONN_CLOSED",
         f"dataworks://ak:secret-value@/?endpoint=127.0.0.1%3A{port}&protocol=http&region=cn-hangzhou&project_id=1",
     )
-    hook = DataWorksHook("closed", retry_policy=RetryPolicy(max_attempts=3, base_delay=0.01))
+    hook = DataWorksHook("closed", retry_policy=DataWorksRetryPolicy(max_attempts=3, base_delay=0.01))
 
     with pytest.raises(DataWorksTransportError) as err:
         await hook.create_pipeline_run_async(NODE)

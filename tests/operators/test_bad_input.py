@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
 
 from .support import BASIC, NODE, POLL, only_run
@@ -120,13 +121,16 @@ def test_airflows_own_retry_policy_is_left_to_airflow():
     from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
     from airflow_provider_dataworks.exceptions import PipelineRunFailedError
-    from airflow_provider_dataworks.hooks.retry import RetryPolicy
 
     task_policy = ExceptionRetryPolicy(rules=[RetryRule(exception=PipelineRunFailedError, action=RetryAction.FAIL)])
     op = make(retry_policy=task_policy, dataworks_retry_policy={"max_attempts": 2})
     assert op.retry_policy is task_policy
     assert op.dataworks_retry_policy == {"max_attempts": 2}
 
-    ours = make(retry_policy={"max_attempts": 2})  # our policy passed under the short name
-    assert (ours.retry_policy, ours.dataworks_retry_policy) == (None, {"max_attempts": 2})
-    assert make(retry_policy=RetryPolicy(max_attempts=3)).dataworks_retry_policy == RetryPolicy(max_attempts=3)
+
+def test_our_api_policy_is_not_taken_from_retry_policy():
+    # ``retry_policy`` belongs to Airflow; in default_args it reaches every operator of the DAG,
+    # so the DataWorks policy is only ever read from ``dataworks_retry_policy``.
+    op = make(dataworks_retry_policy=DataWorksRetryPolicy(max_attempts=3))
+    assert op.dataworks_retry_policy == DataWorksRetryPolicy(max_attempts=3)
+    assert op.retry_policy is None
