@@ -179,6 +179,16 @@ class DataWorksHook(BaseHook):
             )
         return self._settings
 
+    def with_retry_policy(self, retry_policy: DataWorksRetryPolicy | dict[str, Any] | None) -> DataWorksHook:
+        """Return a new hook of the same connection with another retry policy and its own client.
+
+        It reuses the settings this hook already read (no second connection lookup), so it can be
+        used where a lookup must not happen, e.g. in a signal handler.
+        """
+        twin = type(self)(self.dataworks_conn_id, region=self.region, retry_policy=retry_policy)
+        twin._settings = self._settings
+        return twin
+
     async def get_settings_async(self) -> ConnectionSettings:
         """Read and validate the connection without blocking the event loop."""
         if self._settings is None:
