@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_dataworks._compat import task_state_store
 from airflow_provider_dataworks.exceptions import DataWorksError
 from airflow_provider_dataworks.status import PipelineRun
 
@@ -108,11 +109,12 @@ class StoredRun:
 class RunStore:
     """Best-effort access to Airflow's task state store: a store failure never fails the task.
 
-    :param context: the task context; ``context["task_state_store"]`` is used when present.
+    :param context: the task context; its ``task_state_store`` is used where Airflow has one (3.3+,
+        :func:`~airflow_provider_dataworks._compat.task_state_store`).
     """
 
     def __init__(self, context: Mapping[str, Any], logger: Any = None) -> None:
-        self._store = context.get("task_state_store")
+        self._store = task_state_store(context)
         self.log = logger or log
         self.usable = self._store is not None
 
