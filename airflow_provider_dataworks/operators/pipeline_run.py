@@ -29,9 +29,14 @@ from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_choice, parse_project_id
 from airflow_provider_dataworks.progress import RunProgress, Step
 from airflow_provider_dataworks.reattach import (
+    CLOCK_SKEW_SECONDS,
+    Attempt,
     RunStore,
     StoredRun,
+    active_tagged_runs,
+    attempt_from_context,
     pick_adoptable,
+    recent_tagged_runs,
     reconcile_ambiguous_create,
     tagged_description,
     tagged_runs,
@@ -100,6 +105,11 @@ def _seconds(value: Any, field_name: str, *, allow_none: bool) -> float | None:
     if seconds <= 0:
         raise ValueError(f"{field_name} must be greater than 0 seconds, got {value!r}.")
     return seconds
+
+
+def _since(attempt: Attempt) -> int | None:
+    """Return the epoch ms before which no run can be this attempt's (with room for clock skew)."""
+    return None if attempt.started_ms is None else attempt.started_ms - CLOCK_SKEW_SECONDS * 1000
 
 
 def _optional_text(value: Any, field_name: str) -> str | None:
@@ -269,7 +279,8 @@ class CreatePipelineRunOperator(BaseOperator):
 
         store = RunStore(context, self.log)
         tag = task_tag_from_context(context)
-        run_id, adopted = self._find_or_create(context, hook, store, request, project_id, tag)
+        attempt = attempt_from_context(context, self.retries or 0)
+        run_id, adopted = self._find_or_create(hook, store, request, project_id, tag, attempt)
         self.pipeline_run_id, self._run_project_id = run_id, project_id
 
         url = settings.console_link(project_id)
@@ -285,23 +296,23 @@ class CreatePipelineRunOperator(BaseOperator):
         if not self.wait_for_completion:
             return run_id
         if self.deferrable:
-            record = StoredRun(run_id, project_id, request.object_id, tag)
+            record = StoredRun(run_id, project_id, request.object_id, tag, attempt.key)
             self._defer(hook, store, record, request, deadline, adopted)
         else:
             self._wait(hook, request, run_id, project_id, deadline)
         return run_id
 
     def _find_or_create(
-        self, context: Context, hook: DataWorksHook, store: RunStore, request: _Request, project_id: int, tag: str
+        self, hook: DataWorksHook, store: RunStore, request: _Request, project_id: int, tag: str, attempt: Attempt
     ) -> tuple[str, PipelineRun | None]:
         """Return this try's run ID and, when adopted, the run as read (else ``None``)."""
         known: set[str] = set()
         if self.reattach:
-            adopted = self._reattach(context, hook, store, request, project_id, tag, known)
+            adopted = self._reattach(hook, store, request, project_id, tag, attempt, known)
             if adopted is not None:
-                store.set(StoredRun(adopted.id, project_id, request.object_id, tag))
+                store.set(StoredRun(adopted.id, project_id, request.object_id, tag, attempt.key))
                 return adopted.id, adopted
-        description = tagged_description(self.description, tag)
+        description = tagged_description(self.description, tag, attempt.key)
         try:
             run_id = hook.create_pipeline_run(
                 request.object_id,
@@ -324,6 +335,7 @@ class CreatePipelineRunOperator(BaseOperator):
                 tag,
                 known_ids=frozenset(known),
                 delays=delays,
+                since_ms=_since(attempt),
                 logger=self.log,
             )
             if found is None:
@@ -334,23 +346,24 @@ class CreatePipelineRunOperator(BaseOperator):
                 ) from err
             self.log.info("The ambiguous create did create pipeline run %s; adopting it.", found.id)
             run_id = found.id
-        store.set(StoredRun(run_id, project_id, request.object_id, tag))
+        store.set(StoredRun(run_id, project_id, request.object_id, tag, attempt.key))
         return run_id, None
 
     def _reattach(
         self,
-        context: Context,
         hook: DataWorksHook,
         store: RunStore,
         request: _Request,
         project_id: int,
         tag: str,
+        attempt: Attempt,
         known: set[str],
     ) -> PipelineRun | None:
-        """Return this task instance's active or successful run, if it has one; fill ``known``.
+        """Return the run this try adopts, if any; fill ``known`` with this attempt's runs seen.
 
-        The store read is free; the list scan (every page) happens at most once per try, and is
-        skipped on a first try whose store answered that it holds nothing.
+        Adopted: an active run of this task instance from any attempt, else a successful run of
+        this attempt (see :mod:`~airflow_provider_dataworks.reattach`). The store read is free;
+        ``ListPipelineRuns`` is read only where a run may exist that the store does not know of.
         """
         stored = store.get()
         if stored is not None and (stored.project_id, stored.object_id, stored.tag) == (
@@ -363,17 +376,31 @@ class CreatePipelineRunOperator(BaseOperator):
             except DataWorksNotFoundError:
                 run = None
             if run is not None:
-                if not run.is_failed:
+                this_attempt = stored.attempt == attempt.key
+                if not run.is_terminal or (run.is_success and this_attempt):
                     self.log.info("Reattaching to pipeline run %s (%s) recorded by an earlier try.", run.id, run.status)
                     return run
                 known.add(run.id)
-        ti = context["ti"]
-        first_try = int(getattr(ti, "try_number", 1) or 1) <= 1
-        if store.usable and stored is None and first_try:
+        if attempt.try_number <= 1:
+            if attempt.fresh or store.usable:
+                # A fresh task instance has no runs; after a clear the store's record is the latest run.
+                return None
+            # The first try after a clear, without a store: an earlier attempt's run may still be going.
+            active = active_tagged_runs(hook, project_id, request.object_id, tag)
+            if active:
+                self.log.info(
+                    "Reattaching to pipeline run %s (%s), still going from an earlier attempt of this task.",
+                    active[0].id,
+                    active[0].status,
+                )
+                return active[0]
             return None
-        runs = tagged_runs(hook, project_id, request.object_id, tag)
+        runs, complete = recent_tagged_runs(hook, project_id, request.object_id, tag, since_ms=_since(attempt))
         known.update(run.id for run in runs)
-        adopted = pick_adoptable(runs)
+        adopted = pick_adoptable(runs, attempt)
+        if adopted is None and not complete and not store.usable:
+            # older active runs lie beyond the pages read; the Status filter finds them at any age
+            adopted = pick_adoptable(active_tagged_runs(hook, project_id, request.object_id, tag))
         if adopted is not None:
             self.log.info(
                 "Reattaching to pipeline run %s (%s), found by this task's tag in its description.",
@@ -382,7 +409,8 @@ class CreatePipelineRunOperator(BaseOperator):
             )
         elif runs:
             self.log.info(
-                "This task's earlier pipeline runs ended without success (%s); creating a new one.",
+                "This task's earlier pipeline runs are finished and none succeeded in this attempt (%s); "
+                "creating a new one.",
                 ", ".join(f"{run.id} {run.status}" for run in runs),
             )
         return adopted

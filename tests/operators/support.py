@@ -72,11 +72,16 @@ class TaskInstance:
     dag_run_start: datetime = field(default_factory=lambda: datetime.now(UTC))
     max_tries: int | None = None
 
-    def clear(self, try_number: int) -> None:
-        """Clear the task instance after try ``try_number`` (a finished DAG run restarts), as Airflow does."""
+    def clear(self, try_number: int, *, dag_run_finished: bool = True) -> None:
+        """Clear the task instance after try ``try_number``, as Airflow's ``clear_task_instances`` does.
+
+        ``clear_number`` grows and ``max_tries`` becomes ``try_number + retries``; a finished DAG run
+        also restarts (a new ``start_date``), a running one keeps its start.
+        """
         self.clear_number += 1
         self.max_tries = try_number + self.retries
-        self.dag_run_start = datetime.now(UTC)
+        if dag_run_finished:
+            self.dag_run_start = datetime.now(UTC)
 
     def recreate(self) -> TaskInstance:
         """Return the task instance of a DAG run deleted and triggered again with the same run_id."""

@@ -57,12 +57,13 @@ def test_first_try_with_an_empty_state_store_skips_the_list_scan(emu, conn, task
     assert task_instance.state.store["dataworks_pipeline_run"]["pipeline_run_id"] == only_run(emu, NODE)["id"]
 
 
-def test_the_description_carries_the_task_tag(emu, conn, task_instance):
+def test_the_description_carries_the_task_and_attempt_tag(emu, conn, task_instance):
     operator(object_id=NODE, description="release 42").execute(task_instance.context())
 
     description = only_run(emu, NODE)["description"]
     assert description.startswith("release 42 [airflow:")
-    assert len(description.split("[airflow:")[1].rstrip("]")) == 16
+    task_part, attempt_part = description.split("[airflow:")[1].rstrip("]").split(":")
+    assert (len(task_part), len(attempt_part)) == (16, 8)
 
 
 def test_undeploys_a_deployed_node(emu, conn, task_instance):
