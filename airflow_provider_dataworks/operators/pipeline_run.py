@@ -223,7 +223,9 @@ class CreatePipelineRunOperator(BaseOperator):
         self._run_project_id: int | None = None
         #: the hook ``on_kill`` abolishes with, built from settings already read (no lookup in a signal handler)
         self._kill_hook: DataWorksHook | None = None
-        #: set once this try's timeout was handled, so ``on_kill`` (called after AirflowTaskTimeout) stays out
+        #: this try's timeout is being handled / was handled: ``on_kill`` (which Airflow calls after its
+        #: AirflowTaskTimeout, possibly in the middle of our own abolish) follows cancel_on_timeout / stays out
+        self._timing_out = False
         self._timeout_handled = False
 
     # ------------------------------------------------------------------ validation
@@ -346,6 +348,8 @@ class CreatePipelineRunOperator(BaseOperator):
                 ) from err
             self.log.info("The ambiguous create did create pipeline run %s; adopting it.", found.id)
             run_id = found.id
+        # known to on_kill at once: a kill or execution_timeout right after the create still abolishes it
+        self.pipeline_run_id, self._run_project_id = run_id, project_id
         store.set(StoredRun(run_id, project_id, request.object_id, tag, attempt.key))
         return run_id, None
 
@@ -512,10 +516,10 @@ class CreatePipelineRunOperator(BaseOperator):
                 event, pipeline_run_id=pipeline_run_id, advance_until_stage=request.advance_until_stage
             )
         except PipelineRunTimeoutError as err:
-            run_id = pipeline_run_id or (err.run.id if err.run else None)
-            if run_id is None or project_id is None:
-                raise
-            raise self._timed_out(err, run_id, int(project_id)) from None
+            # the validated event names its run and workspace too (dag.test() resumes with the event alone)
+            run_id = pipeline_run_id or event["pipeline_run_id"]
+            project = project_id if project_id is not None else event["project_id"]
+            raise self._timed_out(err, run_id, int(project)) from None
         self.log.info("Pipeline run %s finished: %s.", run.id, run.status)
         return run.id
 
@@ -561,13 +565,14 @@ class CreatePipelineRunOperator(BaseOperator):
 
     def _timed_out(self, error: PipelineRunTimeoutError, run_id: str, project_id: int) -> PipelineRunTimeoutError:
         """Abolish the run (``cancel_on_timeout``) and return the timeout error to raise."""
-        self._timeout_handled = True
+        self._timing_out = True
         message = str(error)
         if self.cancel_on_timeout:
             outcome = self._abolish(run_id, project_id)
             message += f" {outcome}"
         else:
             message += f" Pipeline run {run_id} was left running (cancel_on_timeout is off)."
+        self._timeout_handled = True
         return PipelineRunTimeoutError(message, run=error.run, stage=error.stage)
 
     def _abolish(self, run_id: str, project_id: int) -> str:
@@ -590,9 +595,14 @@ class CreatePipelineRunOperator(BaseOperator):
         return outcome
 
     def on_kill(self) -> None:
-        """Abolish the run when the task is killed (``cancel_on_kill``); never raises."""
+        """Abolish the run when the task is killed (``cancel_on_kill``); never raises.
+
+        Airflow also calls it after ``execution_timeout`` struck: then ``cancel_on_timeout`` decides,
+        and nothing is done twice once the timeout was handled.
+        """
         run_id, project_id = self.pipeline_run_id, self._run_project_id
-        if not self.cancel_on_kill or run_id is None or project_id is None or self._timeout_handled:
+        wanted = self.cancel_on_timeout if self._timing_out else self.cancel_on_kill
+        if not wanted or run_id is None or project_id is None or self._timeout_handled:
             return
         try:
             self._abolish(run_id, project_id)

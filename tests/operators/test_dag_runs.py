@@ -113,3 +113,53 @@ def test_dag_with_a_failing_deployment_fails_the_task(run_dag, emu, mode):
     assert run["status"] == "Fail"
     assert states(dag_run) == {"deploy": "failed"}
     assert xcom(dag_run, "deploy", "pipeline_run_id") == run["id"]
+
+
+# ---------------------------------------------------------------------------- run memory and timeouts in real Airflow
+
+
+def executions(emu) -> int:
+    return len(emu.calls("ExecPipelineRunStage"))
+
+
+@pytest.mark.parametrize("mode", ["sync", "deferrable"])
+@pytest.mark.parametrize("store", ["task_state_store", "tag_only"])
+def test_a_recreated_dag_run_with_the_same_run_id_deploys_anew(dag_bag, emu, conn, monkeypatch, mode, store):
+    import pendulum
+
+    from airflow_provider_dataworks import _compat
+
+    if store == "tag_only":  # what Airflow below 3.3 gives the task: no task_state_store
+        monkeypatch.setattr(_compat, "AIRFLOW_V_3_3_PLUS", False)
+    dag = dag_bag.get_dag(f"op_test_deploy_{mode}")
+    when = pendulum.datetime(2026, 3, 1, tz="UTC")
+
+    first = dag.test(logical_date=when, run_after=when)
+    stages = executions(emu)
+    # dag.test() deletes the DAG run of that date and creates it again, with the same run_id
+    second = dag.test(logical_date=when, run_after=when)
+
+    assert first.run_id == second.run_id
+    assert states(first) == states(second) == {"deploy": "success"}
+    runs = emu.runs(object_id=WORKFLOW, project_id=BASIC)
+    assert [run["status"] for run in runs] == ["Success", "Success"]
+    assert executions(emu) == 2 * stages  # every stage ran again: a new deployment
+    assert xcom(second, "deploy") == runs[-1]["id"] != runs[0]["id"]
+    assert len(emu.calls("ListPipelineRuns")) == 0  # first tries never list
+
+
+@pytest.mark.parametrize("mode", ["sync", "deferrable"])
+@pytest.mark.parametrize("cancel_on_timeout", [True, False], ids=["cancel", "keep"])
+def test_execution_timeout_fails_the_task_and_abolishes_per_cancel_on_timeout(run_dag, emu, mode, cancel_on_timeout):
+    dag_id = f"op_test_execution_timeout_{mode}" if cancel_on_timeout else f"op_test_execution_timeout_keep_{mode}"
+
+    dag_run = run_dag(dag_id)
+
+    assert states(dag_run) == {"deploy": "failed"}
+    runs = emu.runs(object_id="8600000000000000005", project_id=BASIC)
+    assert len(runs) == 1
+    if cancel_on_timeout:
+        assert runs[0]["status"] in {"Termination", "Cancel"}
+    else:
+        assert runs[0]["status"] == "Running"
+        assert len(emu.calls("AbolishPipelineRun")) == 0

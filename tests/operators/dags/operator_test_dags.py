@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import DAG
 
@@ -56,3 +58,19 @@ with DAG("op_test_dev_then_prod", schedule=None, start_date=START, catchup=False
         dataworks_retry_policy=RETRIES,
     )
     to_dev >> to_prod
+
+APPROVAL_NODE = "8600000000000000005"
+
+# execution_timeout ends the wait at an approval stage (that nobody approves) in both modes
+for deferrable in (False, True):
+    suffix = "deferrable" if deferrable else "sync"
+    with DAG(f"op_test_execution_timeout_{suffix}", schedule=None, start_date=START, catchup=False):
+        deploy(object_id=APPROVAL_NODE, deferrable=deferrable, retries=0, execution_timeout=timedelta(seconds=5))
+    with DAG(f"op_test_execution_timeout_keep_{suffix}", schedule=None, start_date=START, catchup=False):
+        deploy(
+            object_id=APPROVAL_NODE,
+            deferrable=deferrable,
+            retries=0,
+            execution_timeout=timedelta(seconds=5),
+            cancel_on_timeout=False,
+        )
