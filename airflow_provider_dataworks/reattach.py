@@ -209,6 +209,26 @@ class RunStore:
         )
 
 
+class BestEffortStore:
+    """The task state store as :class:`ResumableJobMixin` reads and writes it (by key), through :class:`RunStore`.
+
+    The mixin calls the store directly; through this a store error still never fails the task, and
+    the value is always a :class:`StoredRun` record.
+    """
+
+    def __init__(self, store: RunStore) -> None:
+        self._store = store
+
+    def get(self, key: str, default: Any = None) -> Any:
+        record = self._store.get() if key == STATE_KEY else None
+        return record.to_json() if record is not None else default
+
+    def set(self, key: str, value: Any, **kwargs: Any) -> None:
+        record = StoredRun.from_json(value) if key == STATE_KEY else None
+        if record is not None:
+            self._store.set(record)
+
+
 def tagged_runs(hook: DataWorksHook, project_id: int, object_id: str, tag: str) -> list[PipelineRun]:
     """Return this task instance's runs of ``object_id``, newest first (one full list scan)."""
     runs = hook.list_pipeline_runs(project_id, object_id=object_id)

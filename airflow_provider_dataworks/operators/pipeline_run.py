@@ -5,11 +5,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow.providers.common.compat.sdk import AirflowTaskTimeout, BaseOperator, BaseOperatorLink, XCom, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowTaskTimeout,
+    BaseOperator,
+    BaseOperatorLink,
+    ResumableJobMixin,
+    XCom,
+    conf,
+)
 
 from airflow_provider_dataworks._compat import (
     earliest,
@@ -30,7 +37,9 @@ from airflow_provider_dataworks.hooks.settings import parse_choice, parse_projec
 from airflow_provider_dataworks.progress import RunProgress, Step
 from airflow_provider_dataworks.reattach import (
     CLOCK_SKEW_SECONDS,
+    STATE_KEY,
     Attempt,
+    BestEffortStore,
     RunStore,
     StoredRun,
     active_tagged_runs,
@@ -42,7 +51,7 @@ from airflow_provider_dataworks.reattach import (
     tagged_runs,
     task_tag_from_context,
 )
-from airflow_provider_dataworks.status import PipelineRun, RunMode, RunType, StageTransitionLog
+from airflow_provider_dataworks.status import PipelineRun, PipelineRunStatus, RunMode, RunType, StageTransitionLog
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -120,7 +129,32 @@ def _optional_text(value: Any, field_name: str) -> str | None:
     return value.strip() or None
 
 
-class CreatePipelineRunOperator(BaseOperator):
+@dataclass
+class _SyncJob:
+    """What the blocking path hands to :class:`ResumableJobMixin`'s hooks for one try."""
+
+    request: _Request
+    hook: DataWorksHook
+    url: str
+    project_id: int
+    tag: str
+    attempt: Attempt
+    deadline: float | None
+    store: RunStore
+    #: runs of this attempt seen finished (not adopted; a reconcile ignores them)
+    known: set[str] = field(default_factory=set)
+    #: runs read while deciding, by id
+    seen: dict[str, PipelineRun] = field(default_factory=dict)
+    published: bool = False
+
+
+#: ``get_job_status`` answers for a stored record the mixin must not reconnect to
+_NOT_THIS_TASKS = "~record of another object or task"
+_GONE = "~not found"
+_EARLIER_SUCCESS = "~succeeded in an earlier attempt"
+
+
+class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
     """Deploy (``Online``) or undeploy (``Offline``) one DataWorks node or workflow with a pipeline run.
 
     The run ID is pushed to XCom (``pipeline_run_id``, also the return value) and the Data Studio URL
@@ -154,6 +188,9 @@ class CreatePipelineRunOperator(BaseOperator):
         or stopped by a signal (default True), on every supported Airflow version.
     :param reattach: adopt this task instance's existing run on a retry (default True); ``False``
         creates a fresh run on every try.
+    :param durable: :class:`ResumableJobMixin`'s switch (Airflow 3.3+; the blocking path): read the run
+        back from the task state store on a retry (default True). ``False`` leaves the store out;
+        the Description tag still finds the run unless ``reattach=False``.
     :param dataworks_conn_id: the DataWorks (or ``alibaba_cloud``) connection.
     :param region: overrides the connection's region.
     :param dataworks_retry_policy: per-call retries of transient DataWorks errors (throttling, 5xx,
@@ -175,6 +212,8 @@ class CreatePipelineRunOperator(BaseOperator):
     )
     operator_extra_links = (DataWorksPipelineRunLink(),)
     ui_color = "#ffd8b1"
+    #: ResumableJobMixin keeps the run's record (a :class:`StoredRun`) under the provider's store key
+    external_id_key = STATE_KEY
 
     def __init__(
         self,
@@ -197,8 +236,12 @@ class CreatePipelineRunOperator(BaseOperator):
         dataworks_conn_id: str = DataWorksHook.default_conn_name,
         region: str | None = None,
         dataworks_retry_policy: DataWorksRetryPolicy | dict[str, Any] | None = None,
+        durable: bool = True,
         **kwargs: Any,
     ) -> None:
+        if durable is not True:
+            # only when set: below 3.3 the mixin's stand-in warns that durable has no effect there
+            kwargs["durable"] = durable
         super().__init__(**kwargs)
         self.object_id = object_id
         self.project_id = project_id
@@ -221,6 +264,8 @@ class CreatePipelineRunOperator(BaseOperator):
         #: the run this try works on, once known (``on_kill`` abolishes it)
         self.pipeline_run_id: str | None = None
         self._run_project_id: int | None = None
+        #: the blocking path's state while ResumableJobMixin runs it (set in execute)
+        self._job: _SyncJob | None = None
         #: the hook ``on_kill`` abolishes with, built from settings already read (no lookup in a signal handler)
         self._kill_hook: DataWorksHook | None = None
         #: this try's timeout is being handled / was handled: ``on_kill`` (which Airflow calls after its
@@ -282,6 +327,13 @@ class CreatePipelineRunOperator(BaseOperator):
         store = RunStore(context, self.log)
         tag = task_tag_from_context(context)
         attempt = attempt_from_context(context, self.retries or 0)
+        if self.reattach and self.wait_for_completion and not self.deferrable:
+            # The blocking path is Airflow's ResumableJobMixin (its durable switch, resumable_job.*
+            # metrics and spans); the tag lookup and the attempt rules are its submit_job / status hooks.
+            url = settings.console_link(project_id)
+            self._job = _SyncJob(request, hook, url, project_id, tag, attempt, deadline, store)
+            mixin_context = {**context, "task_state_store": BestEffortStore(store) if store.usable else None}
+            return cast("str", self.execute_resumable(cast("Context", mixin_context)))
         run_id, adopted = self._find_or_create(hook, store, request, project_id, tag, attempt)
         self.pipeline_run_id, self._run_project_id = run_id, project_id
 
@@ -305,12 +357,25 @@ class CreatePipelineRunOperator(BaseOperator):
         return run_id
 
     def _find_or_create(
-        self, hook: DataWorksHook, store: RunStore, request: _Request, project_id: int, tag: str, attempt: Attempt
+        self,
+        hook: DataWorksHook,
+        store: RunStore,
+        request: _Request,
+        project_id: int,
+        tag: str,
+        attempt: Attempt,
+        *,
+        read_store: bool = True,
+        known: set[str] | None = None,
     ) -> tuple[str, PipelineRun | None]:
-        """Return this try's run ID and, when adopted, the run as read (else ``None``)."""
-        known: set[str] = set()
+        """Return this try's run ID and, when adopted, the run as read (else ``None``).
+
+        :param read_store: ``False`` when the store was read already (by :class:`ResumableJobMixin`).
+        :param known: runs already seen finished.
+        """
+        known = set() if known is None else known
         if self.reattach:
-            adopted = self._reattach(hook, store, request, project_id, tag, attempt, known)
+            adopted = self._reattach(hook, store, request, project_id, tag, attempt, known, read_store=read_store)
             if adopted is not None:
                 store.set(StoredRun(adopted.id, project_id, request.object_id, tag, attempt.key))
                 return adopted.id, adopted
@@ -362,6 +427,8 @@ class CreatePipelineRunOperator(BaseOperator):
         tag: str,
         attempt: Attempt,
         known: set[str],
+        *,
+        read_store: bool = True,
     ) -> PipelineRun | None:
         """Return the run this try adopts, if any; fill ``known`` with this attempt's runs seen.
 
@@ -369,7 +436,7 @@ class CreatePipelineRunOperator(BaseOperator):
         this attempt (see :mod:`~airflow_provider_dataworks.reattach`). The store read is free;
         ``ListPipelineRuns`` is read only where a run may exist that the store does not know of.
         """
-        stored = store.get()
+        stored = store.get() if read_store else None
         if stored is not None and (stored.project_id, stored.object_id, stored.tag) == (
             project_id,
             request.object_id,
@@ -386,7 +453,7 @@ class CreatePipelineRunOperator(BaseOperator):
                     return run
                 known.add(run.id)
         if attempt.try_number <= 1:
-            if attempt.fresh or store.usable:
+            if attempt.fresh or (store.usable and (read_store or self.durable)):
                 # A fresh task instance has no runs; after a clear the store's record is the latest run.
                 return None
             # The first try after a clear, without a store: an earlier attempt's run may still be going.
@@ -402,7 +469,7 @@ class CreatePipelineRunOperator(BaseOperator):
         runs, complete = recent_tagged_runs(hook, project_id, request.object_id, tag, since_ms=_since(attempt))
         known.update(run.id for run in runs)
         adopted = pick_adoptable(runs, attempt)
-        if adopted is None and not complete and not store.usable:
+        if adopted is None and not complete and not (store.usable and (read_store or self.durable)):
             # older active runs lie beyond the pages read; the Status filter finds them at any age
             adopted = pick_adoptable(active_tagged_runs(hook, project_id, request.object_id, tag))
         if adopted is not None:
@@ -418,6 +485,93 @@ class CreatePipelineRunOperator(BaseOperator):
                 ", ".join(f"{run.id} {run.status}" for run in runs),
             )
         return adopted
+
+    # ------------------------------------------------------------------ ResumableJobMixin (the blocking path)
+
+    @property
+    def _sync(self) -> _SyncJob:
+        if self._job is None:
+            raise RuntimeError("ResumableJobMixin's hooks run only inside execute().")
+        return self._job
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """Return the status of the run in the stored record, as the mixin decides on it.
+
+        A record of another object or task, a run that is gone, or a run that succeeded in an
+        earlier DAG-run attempt answer statuses the mixin neither reconnects to nor returns.
+        """
+        job = self._sync
+        record = StoredRun.from_json(external_id)
+        if record is None or (record.project_id, record.object_id, record.tag) != (
+            job.project_id,
+            job.request.object_id,
+            job.tag,
+        ):
+            return _NOT_THIS_TASKS
+        try:
+            run = job.hook.get_pipeline_run(record.pipeline_run_id, job.project_id)
+        except DataWorksNotFoundError:
+            return _GONE
+        job.seen[run.id] = run
+        if run.is_terminal:
+            job.known.add(run.id)
+        if run.is_success and record.attempt != job.attempt.key:
+            return _EARLIER_SUCCESS
+        return run.status
+
+    def is_job_active(self, status: str) -> bool:
+        return not status.startswith("~") and not PipelineRun(id="", project_id=None, status=status).is_terminal
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == PipelineRunStatus.SUCCESS.value
+
+    def submit_job(self, context: Context) -> Any:
+        """Find this task's run by its tag (the attempt rules), or create one; return its record."""
+        job = self._sync
+        run_id, adopted = self._find_or_create(
+            job.hook, job.store, job.request, job.project_id, job.tag, job.attempt, read_store=False, known=job.known
+        )
+        if adopted is not None:
+            job.seen[adopted.id] = adopted
+        return StoredRun(run_id, job.project_id, job.request.object_id, job.tag, job.attempt.key).to_json()
+
+    # The mixin declares None, but on a reconnect it returns what this returns as the task's result.
+    def poll_until_complete(self, external_id: Any, context: Context) -> str:  # type: ignore[override]
+        """Publish the run (XCom, link, log) and wait for it; return its ID (the result on a reconnect)."""
+        run_id = self._publish(external_id, context)
+        known = self._sync.seen.get(run_id)
+        if known is not None and known.is_success:
+            StageTransitionLog().log(known, cast("Any", self.log))
+            self.log.info("Pipeline run %s already succeeded; not deploying again.", run_id)
+            return run_id
+        job = self._sync
+        self._wait(job.hook, job.request, run_id, job.project_id, job.deadline)
+        return run_id
+
+    def get_job_result(self, external_id: Any, context: Context) -> str:
+        """Return the run ID (the task's result); a run the mixin found succeeded is published here."""
+        already_succeeded = not self._sync.published  # the mixin skipped poll_until_complete
+        run_id = self._publish(external_id, context)
+        if already_succeeded and (run := self._sync.seen.get(run_id)) is not None:
+            StageTransitionLog().log(run, cast("Any", self.log))
+            self.log.info("Pipeline run %s already succeeded; not deploying again.", run_id)
+        return run_id
+
+    def _publish(self, external_id: Any, context: Context) -> str:
+        """Push the run's XComs and log its URL once per try; return the run ID."""
+        job = self._sync
+        record = StoredRun.from_json(external_id)
+        if record is None:
+            raise DataWorksError(f"ResumableJobMixin handed back an unreadable pipeline run record: {external_id!r}")
+        run_id = record.pipeline_run_id
+        if not job.published:
+            self.pipeline_run_id, self._run_project_id = run_id, job.project_id
+            ti = context["ti"]
+            ti.xcom_push(key=XCOM_RUN_ID, value=run_id)
+            ti.xcom_push(key=XCOM_RUN_URL, value=job.url)
+            self.log.info("DataWorks pipeline run %s: %s", run_id, job.url)
+            job.published = True
+        return run_id
 
     # ------------------------------------------------------------------ waiting
 

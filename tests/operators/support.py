@@ -107,6 +107,7 @@ class TaskInstance:
         )
         ti.xcom_push.side_effect = lambda key, value: self.state.xcom.__setitem__(key, value)
         ti.max_tries = self.retries if self.max_tries is None else self.max_tries
+        ti.stats_tags = {"dag_id": self.dag_id, "task_id": self.task_id}
         ti.start_date = datetime.now(UTC)
         dag_run = mock.create_autospec(DagRunProtocol, instance=True)
         dag_run.dag_id, dag_run.run_id, dag_run.clear_number, dag_run.start_date = (

@@ -20,6 +20,8 @@ from .support import BASIC, FAST_RETRIES, NODE, POLL, TaskInstance, count_calls,
 MODES = ["sync", "deferrable"]
 STORES = pytest.mark.parametrize("with_store", [True, False], ids=["store", "tag_only"])
 ABOLISHED = {"Termination", "Cancel"}
+#: the task's retries, the same for the operator and its task instance (``max_tries`` follows them)
+RETRIES = 2
 
 
 def make(mode: str = "sync", **kwargs):
@@ -27,6 +29,7 @@ def make(mode: str = "sync", **kwargs):
     kwargs.setdefault("object_id", NODE)
     kwargs.setdefault("poll_interval", POLL)
     kwargs.setdefault("dataworks_retry_policy", FAST_RETRIES)
+    kwargs.setdefault("retries", RETRIES)
     kwargs["deferrable"] = mode == "deferrable"
     return lambda: CreatePipelineRunOperator(**kwargs)
 
@@ -38,7 +41,7 @@ def statuses(emu) -> list[str]:
 @pytest.mark.parametrize("mode", MODES)
 @STORES
 def test_the_first_try_of_a_fresh_task_instance_never_lists(emu, conn, mode, with_store):
-    ti = TaskInstance(with_store=with_store, retries=3)
+    ti = TaskInstance(with_store=with_store, retries=RETRIES)
     DataWorksHook().create_pipeline_run(NODE, project_id=BASIC, description="someone else's, still going")
 
     result = run_task(make(mode), ti.context(try_number=1))
@@ -51,7 +54,7 @@ def test_the_first_try_of_a_fresh_task_instance_never_lists(emu, conn, mode, wit
 @pytest.mark.parametrize("mode", MODES)
 @STORES
 def test_a_clear_of_a_succeeded_deploy_deploys_anew(emu, conn, mode, with_store):
-    ti = TaskInstance(with_store=with_store, retries=2)
+    ti = TaskInstance(with_store=with_store, retries=RETRIES)
     first = run_task(make(mode), ti.context(try_number=1))
     stages_first = count_calls(emu, "ExecPipelineRunStage")
     assert stages_first > 0
@@ -71,7 +74,7 @@ def test_a_clear_of_a_succeeded_deploy_deploys_anew(emu, conn, mode, with_store)
 
 @STORES
 def test_a_retry_after_the_clear_adopts_the_new_attempts_run(emu, conn, with_store):
-    ti = TaskInstance(with_store=with_store, retries=2)
+    ti = TaskInstance(with_store=with_store, retries=RETRIES)
     run_task(make(), ti.context(try_number=1))
     ti.clear(try_number=1)
     second = make(wait_for_completion=False)().execute(ti.context(try_number=2))
@@ -85,7 +88,7 @@ def test_a_retry_after_the_clear_adopts_the_new_attempts_run(emu, conn, with_sto
 @STORES
 def test_a_clear_of_a_running_deploy_that_was_killed_deploys_anew(emu, conn, with_store):
     emu.set_stage_seconds(30)
-    ti = TaskInstance(with_store=with_store, retries=1)
+    ti = TaskInstance(with_store=with_store, retries=RETRIES)
     running = make(wait_for_completion=False)()
     first = running.execute(ti.context(try_number=1))
     running.on_kill()  # clearing a running task kills it; cancel_on_kill abolishes its run
@@ -104,7 +107,7 @@ def test_a_clear_of_a_running_deploy_that_was_killed_deploys_anew(emu, conn, wit
 @STORES
 def test_a_clear_of_a_running_deploy_adopts_the_run_still_going(emu, conn, mode, with_store):
     emu.set_stage_seconds(1.0)  # still going when the cleared task starts again
-    ti = TaskInstance(with_store=with_store, retries=1)
+    ti = TaskInstance(with_store=with_store, retries=RETRIES)
     running = make(mode, wait_for_completion=False, cancel_on_kill=False)()
     first = running.execute(ti.context(try_number=1))
     running.on_kill()  # cancel_on_kill=False: the run goes on
@@ -121,7 +124,7 @@ def test_a_clear_of_a_running_deploy_adopts_the_run_still_going(emu, conn, mode,
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("store", ["store_survived", "no_store"])
 def test_a_recreated_dag_run_with_the_same_run_id_deploys_anew(emu, conn, mode, store):
-    ti = TaskInstance(with_store=store == "store_survived")
+    ti = TaskInstance(with_store=store == "store_survived", retries=RETRIES)
     first = run_task(make(mode), ti.context(try_number=1))
 
     again = ti.recreate()  # DAG run deleted, triggered again with the same run_id
@@ -135,7 +138,7 @@ def test_a_recreated_dag_run_with_the_same_run_id_deploys_anew(emu, conn, mode, 
 
 
 def test_a_lost_create_after_a_clear_is_reconciled_to_the_new_run(emu, conn):
-    ti = TaskInstance(with_store=False, retries=1)
+    ti = TaskInstance(with_store=False, retries=RETRIES)
     first = run_task(make(), ti.context(try_number=1))
     ti.clear(try_number=1)
     emu.inject_fault(action="CreatePipelineRun", kind="commit_then_drop", count=1)
@@ -152,7 +155,7 @@ def test_a_retry_stops_paging_at_runs_older_than_the_attempt(emu, conn):
     for _ in range(250):  # the object's history before this DAG run: three pages
         hook.create_pipeline_run(NODE, project_id=BASIC, description="an older deployment")
     # this DAG run started after them (by more than the allowed clock skew)
-    ti = TaskInstance(with_store=False, dag_run_start=datetime.now(UTC) + timedelta(minutes=11))
+    ti = TaskInstance(with_store=False, retries=RETRIES, dag_run_start=datetime.now(UTC) + timedelta(minutes=11))
     first = make(wait_for_completion=False)().execute(ti.context(try_number=1))
 
     second = run_task(make(), ti.context(try_number=2))
@@ -163,7 +166,7 @@ def test_a_retry_stops_paging_at_runs_older_than_the_attempt(emu, conn):
 
 
 def test_a_retry_reads_every_page_while_runs_are_newer_than_the_attempt(emu, conn):
-    ti = TaskInstance(with_store=False)
+    ti = TaskInstance(with_store=False, retries=RETRIES)
     first = make(wait_for_completion=False)().execute(ti.context(try_number=1))
     hook = DataWorksHook()
     for _ in range(105):  # pushed onto page 2 by newer runs of the same object
@@ -171,3 +174,62 @@ def test_a_retry_reads_every_page_while_runs_are_newer_than_the_attempt(emu, con
 
     assert run_task(make(), ti.context(try_number=2)) == first
     assert count_calls(emu, "ListPipelineRuns") == 2
+
+
+# ---------------------------------------------------------------------------- the blocking path is ResumableJobMixin
+
+
+@pytest.fixture
+def mixin_decisions(monkeypatch):
+    """The ``resumable_job.*`` counters ResumableJobMixin emits (Airflow's own metrics), in order."""
+    from unittest import mock
+
+    from airflow.sdk.bases import resumablejobmixin
+
+    seen: list[str] = []
+    incr = mock.create_autospec(resumablejobmixin.stats.incr, side_effect=lambda name, **kw: seen.append(name))
+    monkeypatch.setattr(resumablejobmixin.stats, "incr", incr)
+    return seen
+
+
+def test_the_blocking_path_is_resumable_job_mixin(emu, conn, mixin_decisions):
+    from airflow.sdk import ResumableJobMixin
+
+    assert issubclass(CreatePipelineRunOperator, ResumableJobMixin)
+    ti = TaskInstance(retries=RETRIES)
+    first = make()().execute(ti.context(try_number=1))
+    again = make()().execute(ti.context(try_number=2))  # a retry after success
+    ti.clear(try_number=2)
+    third = make()().execute(ti.context(try_number=3))  # a clear: the stored success is an earlier attempt's
+
+    assert again == first != third
+    assert statuses(emu) == ["Success", "Success"]
+    assert mixin_decisions == [
+        "resumable_job.fresh_submit",
+        "resumable_job.reconnect_attempt",
+        "resumable_job.already_succeeded",
+        "resumable_job.reconnect_attempt",
+        "resumable_job.terminal_resubmit",
+    ]
+
+
+def test_the_mixin_reconnects_to_an_active_run_and_returns_its_id(emu, conn, mixin_decisions):
+    ti = TaskInstance(retries=RETRIES)
+    first = make(wait_for_completion=False)().execute(ti.context(try_number=1))
+
+    assert make()().execute(ti.context(try_number=2)) == first
+    assert statuses(emu) == ["Success"]
+    assert "resumable_job.reconnect_success" in mixin_decisions
+    assert ti.state.xcom["pipeline_run_id"] == first
+
+
+def test_durable_false_leaves_the_store_out_and_the_tag_still_adopts(emu, conn, mixin_decisions):
+    ti = TaskInstance(retries=RETRIES)
+    first = make(durable=False)().execute(ti.context(try_number=1))
+    reads = [call for call in ti.state.store_calls if call[0] == "get"]
+
+    assert make(durable=False)().execute(ti.context(try_number=2)) == first
+    assert [call for call in ti.state.store_calls if call[0] == "get"] == reads == []
+    assert statuses(emu) == ["Success"]
+    assert count_calls(emu, "ListPipelineRuns") == 1  # the retry found its run by the tag
+    assert mixin_decisions == []  # durable=False: the mixin submits; our submit_job adopts
