@@ -68,8 +68,17 @@ class SharedCredentialsProvider:
 
     def get_credentials(self) -> Any:
         """Blocking: return credentials, letting the library refresh them if they are stale."""
+        from alibabacloud_credentials.exceptions import CredentialException
+
         self.fetches += 1
-        credentials = self.inner.get_credentials()
+        try:
+            credentials = self.inner.get_credentials()
+        except CredentialException:
+            raise
+        except Exception as err:
+            # e.g. Tea's RetryError when STS is unreachable: marked as a credential failure, so it
+            # is not mistaken for a DataWorks request that may have been sent
+            raise CredentialException(f"{type(err).__name__}: {err}") from err
         expiration = credentials.get_expiration()
         self._cached = credentials
         self._fresh_until = float("inf") if expiration is None else float(expiration) - REFRESH_MARGIN_SECONDS

@@ -76,6 +76,7 @@ def test_the_trigger_gets_json_primitives_and_an_absolute_deadline(emu, conn, ta
 
 
 def test_the_first_stage_starts_before_deferring_and_is_not_executed_again(emu, conn, task_instance):
+    emu.set_init_seconds(0)  # the run is Running at once: the check before deferring executes PROD_CHECK
     op = deferrable(object_id=NODE, poll_interval=0.2)()
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(task_instance.context())
