@@ -239,6 +239,7 @@ class DataWorksEmulator:
             self.access_key_id = self._info.get("access_key_id") or self.access_key_id
             self.access_key_secret = self._info.get("access_key_secret") or self.access_key_secret
             self.stage_seconds = float(self._info.get("stage_seconds", self.stage_seconds))
+            self.init_seconds = float(self._info.get("init_seconds", self.init_seconds))
             self.tls = self._info.get("protocol") == "https"
 
     # --- where to connect ---------------------------------------------------------------------------
