@@ -65,7 +65,7 @@ class StageExecPolicy:
     """
 
     attempts: int = 5
-    backoff: float = 15.0
+    backoff: float = 10.0
     max_backoff: float = 120.0
     console_interval: float = 600.0
 

@@ -468,7 +468,7 @@ class DataWorksHook(BaseHook):
     # ---------------------------------------------------------------- AbolishPipelineRun
 
     def abolish_pipeline_run(self, run_id: str, project_id: Any = None) -> bool:
-        """Cancel a run (its status becomes ``Cancel``); return whether DataWorks accepted."""
+        """Abolish a run (its status becomes ``Termination``); return whether DataWorks accepted."""
         body = self._call(
             "AbolishPipelineRun",
             "AbolishPipelineRunRequest",
