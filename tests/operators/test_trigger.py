@@ -152,7 +152,7 @@ def test_errors_beyond_the_budget_end_in_an_error_event_and_never_cancel(emu, co
     assert "ServiceUnavailable" in event["message"] or "503" in event["message"]
     assert count_calls(emu, "GetPipelineRun") == FAST_RETRIES["max_attempts"]
     assert count_calls(emu, "AbolishPipelineRun") == 0
-    assert emu.run(run_id)["status"] == "Running"
+    assert emu.run(run_id)["status"] in ("Init", "Running")
 
 
 def test_an_unknown_run_ends_in_an_error_event(emu, conn):
@@ -165,13 +165,13 @@ async def test_on_kill_abolishes_the_run(emu, conn):
     emu.set_stage_seconds(30)
     run_id = new_run()
     await trigger(run_id, cancel_on_kill=True).on_kill()
-    assert emu.run(run_id)["status"] == "Cancel"
+    assert emu.run(run_id)["status"] in ("Termination", "Cancel")
 
 
 async def test_on_kill_without_cancel_on_kill_leaves_the_run(emu, conn):
     run_id = new_run()
     await trigger(run_id, cancel_on_kill=False).on_kill()
-    assert emu.run(run_id)["status"] == "Running"
+    assert emu.run(run_id)["status"] in ("Init", "Running")  # left active
     assert count_calls(emu, "AbolishPipelineRun") == 0
 
 
@@ -184,7 +184,7 @@ async def test_on_kill_of_a_finished_run_does_not_raise(emu, conn):
 async def test_cleanup_never_cancels(emu, conn):
     run_id = new_run()
     await trigger(run_id, cancel_on_kill=True).cleanup()
-    assert emu.run(run_id)["status"] == "Running"
+    assert emu.run(run_id)["status"] in ("Init", "Running")  # left active
 
 
 async def test_killed_while_waiting_the_run_ends_cancelled(emu, conn):
@@ -197,7 +197,7 @@ async def test_killed_while_waiting_the_run_ends_cancelled(emu, conn):
     with pytest.raises(asyncio.CancelledError):
         await task
     await waiting.on_kill()
-    assert emu.run(run_id)["status"] == "Cancel"
+    assert emu.run(run_id)["status"] in ("Termination", "Cancel")
 
 
 async def test_rebuilt_from_serialize_mid_wait_completes_on_the_same_run(emu, conn):
