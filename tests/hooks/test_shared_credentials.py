@@ -8,6 +8,7 @@ SDK and the hook run unpatched, and the emulator counts every STS call.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from urllib.parse import quote, urlencode
 
@@ -18,7 +19,7 @@ from airflow_provider_dataworks.exceptions import (
     DataWorksThrottlingError,
     DataWorksTransportError,
 )
-from airflow_provider_dataworks.hooks.credentials import REFRESH_MARGIN_SECONDS, forget_providers
+from airflow_provider_dataworks.hooks.credentials import REFRESH_MARGIN_SECONDS, forget_providers, shared_provider
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger
@@ -198,3 +199,39 @@ def test_three_hundred_triggers_of_one_role_connection_assume_the_role_at_most_t
     assert {event["pipeline_run_id"] for event in events} == set(run_ids)
     assert assume_role_calls(emu) <= 2
     assert len(emu.runs()) == 300
+
+
+class ThreadRecorder:
+    """Delegates to the library's provider and records the threads that call it."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.threads: set[int] = set()
+
+    def get_provider_name(self) -> str:
+        return self.inner.get_provider_name()
+
+    def get_credentials(self):
+        self.threads.add(threading.get_ident())
+        return self.inner.get_credentials()
+
+    async def get_credentials_async(self):  # the library's async path: must never be used
+        raise AssertionError("the library's async credential path runs on the event loop")
+
+
+def test_the_first_fetch_and_refreshes_happen_off_the_event_loop(emu, role_conn):
+    emu.set_sts_lifetime(REFRESH_MARGIN_SECONDS + 1)  # stale about a second after issue
+    settings = DataWorksHook(role_conn).get_settings()
+    provider = shared_provider(settings)
+    recorder = provider.inner = ThreadRecorder(provider.inner)
+
+    async def reads() -> int:
+        await asyncio.gather(*(DataWorksHook(role_conn).list_pipeline_runs_async() for _ in range(10)))
+        return threading.get_ident()
+
+    loop_threads = {asyncio.run(reads())}
+    time.sleep(2.2)
+    loop_threads.add(asyncio.run(reads()))
+
+    assert assume_role_calls(emu) == 2  # the first fetch and one refresh
+    assert recorder.threads and not recorder.threads & loop_threads
