@@ -10,8 +10,11 @@ The credentials library's async path takes a ``threading.Lock`` and makes the ST
 itself; on the triggerer's event loop that lock can stall every trigger. So the async path here
 never calls into the library while the cached credentials are fresh, and otherwise runs the
 library's *blocking* fetch on a small thread pool, with one fetch in flight per event loop that
-every waiting coroutine shares. Only the expiry bookkeeping is hand-written: the library offers
-no way to ask whether its cache is fresh without possibly refreshing it.
+every waiting coroutine shares. After a failed fetch the next one waits
+:data:`FAILED_FETCH_SPACING_SECONDS`, so hundreds of triggers retrying a throttled STS make one
+call a second, not hundreds. Only this bookkeeping is hand-written: the library offers no way to
+ask whether its cache is fresh without possibly refreshing it, nor to share one fetch between
+coroutines without its lock.
 
 Errors are the library's own (``CredentialException`` …); :mod:`.errors` turns throttling,
 5xx and connection failures among them into transient errors that the hook's retry policy
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 
 #: refresh this long before the credentials expire (the library's own stale margin)
 REFRESH_MARGIN_SECONDS = 15 * 60
+#: after a failed fetch, the async path waits this long before fetching again
+FAILED_FETCH_SPACING_SECONDS = 1.0
 #: threads that fetch credentials (fetches are rare: one per provider per expiry)
 FETCH_THREADS = 4
 DEFAULT_ROLE_SESSION_NAME = "airflow-dataworks"
@@ -60,6 +65,7 @@ class SharedCredentialsProvider:
         self._cached: Any = None
         self._fresh_until = 0.0
         self._pending: dict[asyncio.AbstractEventLoop, asyncio.Future[Any]] = {}
+        self._failed_at = -FAILED_FETCH_SPACING_SECONDS
         # for tests and logs: how often the library was asked (each may or may not fetch)
         self.fetches = 0
 
@@ -74,8 +80,10 @@ class SharedCredentialsProvider:
         try:
             credentials = self.inner.get_credentials()
         except CredentialException:
+            self._failed_at = time.monotonic()
             raise
         except Exception as err:
+            self._failed_at = time.monotonic()
             # e.g. Tea's RetryError when STS is unreachable: marked as a credential failure, so it
             # is not mistaken for a DataWorks request that may have been sent
             raise CredentialException(f"{type(err).__name__}: {err}") from err
@@ -91,6 +99,10 @@ class SharedCredentialsProvider:
         loop = asyncio.get_running_loop()
         pending = self._pending.get(loop)
         if pending is None:
+            spacing = self._failed_at + FAILED_FETCH_SPACING_SECONDS - time.monotonic()
+            if spacing > 0:
+                await asyncio.sleep(spacing)
+                return await self.get_credentials_async()  # another waiter may have fetched meanwhile
             pending = loop.run_in_executor(_fetch_executor(), self.get_credentials)
             self._pending[loop] = pending
             pending.add_done_callback(lambda _: self._pending.pop(loop, None))

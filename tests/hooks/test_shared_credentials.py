@@ -172,11 +172,25 @@ def test_expiring_credentials_are_refreshed_once_for_every_waiter(emu, role_conn
     assert len(emu.calls("ListPipelineRuns")) == 40
 
 
-def test_three_hundred_triggers_of_one_role_connection_assume_the_role_at_most_twice(emu, role_conn, monkeypatch):
-    emu.set_stage_seconds(0.3)
+def create_auto_runs(emu, monkeypatch, count: int) -> list[str]:
+    """Runs that finish by themselves (Auto mode), created with the emulator's own key."""
     monkeypatch.setenv("AIRFLOW_CONN_CREATOR", emu.connection_uri(project_id=10000))
     creator = DataWorksHook("creator")
-    run_ids = [creator.create_pipeline_run(NODE, run_mode="Auto", auto_run_until_stage="PROD") for _ in range(300)]
+    return [creator.create_pipeline_run(NODE, run_mode="Auto", auto_run_until_stage="PROD") for _ in range(count)]
+
+
+async def first_events(triggers: list[PipelineRunTrigger]) -> list[dict]:
+    async def first_event(trigger: PipelineRunTrigger) -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    return await asyncio.gather(*(first_event(trigger) for trigger in triggers))
+
+
+def test_three_hundred_triggers_of_one_role_connection_assume_the_role_at_most_twice(emu, role_conn, monkeypatch):
+    emu.set_stage_seconds(0.3)
+    run_ids = create_auto_runs(emu, monkeypatch, 300)
     assert assume_role_calls(emu) == 0
     # a restarted triggerer: a fresh process rebuilds every trigger from its kwargs, in one loop
     forget_providers()
@@ -185,15 +199,7 @@ def test_three_hundred_triggers_of_one_role_connection_assume_the_role_at_most_t
         for run_id in run_ids
     ]
 
-    async def run_all() -> list[dict]:
-        async def first_event(trigger: PipelineRunTrigger) -> dict:
-            async for event in trigger.run():
-                return event.payload
-            raise AssertionError("no event")
-
-        return await asyncio.gather(*(first_event(trigger) for trigger in triggers))
-
-    events = asyncio.run(run_all())
+    events = asyncio.run(first_events(triggers))
 
     assert [event["status"] for event in events] == ["success"] * 300
     assert {event["pipeline_run_id"] for event in events} == set(run_ids)
@@ -235,3 +241,18 @@ def test_the_first_fetch_and_refreshes_happen_off_the_event_loop(emu, role_conn)
 
     assert assume_role_calls(emu) == 2  # the first fetch and one refresh
     assert recorder.threads and not recorder.threads & loop_threads
+
+
+def test_three_hundred_triggers_survive_a_throttled_sts_with_one_call_per_retry_round(emu, role_conn, monkeypatch):
+    emu.set_stage_seconds(0.2)
+    emu.inject_fault("AssumeRole", count=2, status=429)
+    run_ids = create_auto_runs(emu, monkeypatch, 300)
+    retry = {"max_attempts": 8, "base_delay": 0.5, "max_delay": 2.0}
+    triggers = [
+        PipelineRunTrigger(run_id, 10000, "deployer", poll_interval=0.2, retry_policy=retry) for run_id in run_ids
+    ]
+
+    events = asyncio.run(first_events(triggers))
+
+    assert [event["status"] for event in events] == ["success"] * 300
+    assert [call["status"] for call in emu.calls("AssumeRole")] == [429, 429, 200]
