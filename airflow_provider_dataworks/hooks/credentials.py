@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_dataworks.hooks.errors import CREDENTIALS_UNREACHABLE, redact_credentials
 
 if TYPE_CHECKING:
     from airflow_provider_dataworks.hooks.settings import ConnectionSettings
@@ -85,8 +88,10 @@ class SharedCredentialsProvider:
         except Exception as err:
             self._failed_at = time.monotonic()
             # e.g. Tea's RetryError when STS is unreachable: marked as a credential failure, so it
-            # is not mistaken for a DataWorks request that may have been sent
-            raise CredentialException(f"{type(err).__name__}: {err}") from err
+            # is not mistaken for a DataWorks request that may have been sent. Its text holds the
+            # signed STS query (SecurityToken, OIDCToken): redacted, and the original is not chained.
+            message = redact_credentials(f"{type(err).__name__}: {err}")
+            raise CredentialException(message, code=CREDENTIALS_UNREACHABLE) from None
         expiration = credentials.get_expiration()
         self._cached = credentials
         self._fresh_until = float("inf") if expiration is None else float(expiration) - REFRESH_MARGIN_SECONDS
@@ -153,8 +158,27 @@ def forget_providers() -> None:
         _providers.clear()
 
 
+class _RedactingFilter(logging.Filter):
+    """Redact signed STS queries in what the credentials library logs (it logs failed fetches with tracebacks)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info:
+            # rendered here and dropped: some handlers (structlog's) render exc_info themselves
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info, record.exc_text = None, None
+        record.msg, record.args = redact_credentials(message), None
+        return True
+
+
+_redacting_filter = _RedactingFilter()
+
+
 def _library_provider(settings: ConnectionSettings) -> Any:
     from alibabacloud_credentials import provider as providers
+
+    # the library's logger ("credentials"); adding the same filter twice is a no-op
+    logging.getLogger("credentials").addFilter(_redacting_filter)
 
     def given(**fields: Any) -> dict[str, Any]:
         return {name: value for name, value in fields.items() if value is not None}

@@ -70,6 +70,17 @@ def _request_certainly_not_sent(error: BaseException) -> bool:
 
 # The credentials library reports the STS / metadata answer as "... http_code: 429, result: ...".
 _CREDENTIAL_HTTP_CODE = re.compile(r"http_code: (?P<status>\d{3})")
+#: what the credentials library's fetch failures are marked with when STS could not be reached
+CREDENTIALS_UNREACHABLE = "CredentialsUnreachable"
+# A failed STS request's URL (in requests' and Tea's messages) carries the signed query.
+_SECRET_QUERY_VALUE = re.compile(
+    r"(?P<name>SecurityToken|Signature|AccessKeySecret|OIDCToken|AccessKeyId)=(?P<value>[^&\s'\")]+)"
+)
+
+
+def redact_credentials(text: str) -> str:
+    """Replace the values of credential query parameters in ``text`` with ``***``."""
+    return _SECRET_QUERY_VALUE.sub(lambda match: f"{match.group('name')}=***", text)
 
 
 def _translate_credential_error(error: BaseException, action: str) -> DataWorksError:
@@ -77,16 +88,20 @@ def _translate_credential_error(error: BaseException, action: str) -> DataWorksE
 
     The DataWorks request was never sent, so even a create may be retried.
     """
-    text = f"Could not obtain Alibaba Cloud credentials: {error}"
+    text = redact_credentials(f"Could not obtain Alibaba Cloud credentials: {error}")
     match = _CREDENTIAL_HTTP_CODE.search(str(error))
     status = int(match.group("status")) if match else None
     if status == 429 or "Throttling" in str(error):
         return DataWorksThrottlingError(text, code="Throttling.Credentials", status_code=status, action=action)
-    unreachable = any(
-        isinstance(item, (OSError, TimeoutError)) or {"RetryError", "ConnectionError"} & _class_names(item)
-        for item in _chain(error)
-        if item is not error
-    ) or any(marker in str(error) for marker in _NOT_SENT)
+    unreachable = (
+        getattr(error, "code", None) == CREDENTIALS_UNREACHABLE
+        or any(
+            isinstance(item, (OSError, TimeoutError)) or {"RetryError", "ConnectionError"} & _class_names(item)
+            for item in _chain(error)
+            if item is not error
+        )
+        or any(marker in str(error) for marker in _NOT_SENT)
+    )
     if (status is not None and status >= 500) or unreachable:
         return DataWorksTransportError(text, action=action, request_sent=False)
     return DataWorksAuthError(text, code="InvalidCredentials", status_code=status, action=action)

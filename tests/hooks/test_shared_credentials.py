@@ -115,15 +115,26 @@ def test_sts_throttled_beyond_the_budget_is_a_transient_error_not_an_auth_error(
     assert assume_role_calls(emu) == 4
 
 
-def test_sts_unreachable_is_a_transport_error_that_says_nothing_was_sent(emu, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_DEPLOYER", role_uri(emu, sts_endpoint="http://127.0.0.1:1"))
+def test_sts_unreachable_is_a_transport_error_that_says_nothing_was_sent_and_shows_no_token(
+    emu, monkeypatch, caplog, capsys
+):
+    token = "source-sts-token-do-not-log-4711"
+    uri = role_uri(emu, login="STS.source", password="source-secret", security_token=token)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEPLOYER", uri.replace(quote(emu.sts_endpoint, safe=""), quote("http://127.0.0.1:1", safe=""))
+    )
     hook = DataWorksHook("deployer", retry_policy=DataWorksRetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02))
 
     with pytest.raises(DataWorksTransportError) as raised:
         hook.create_pipeline_run(NODE)
 
     assert raised.value.request_sent is False
+    assert "Connection refused" in str(raised.value)
     assert emu.runs() == []
+    # the failed STS request's URL carries the signed query; neither the error nor the logs show it
+    shown = str(raised.value) + repr(raised.value.__cause__) + caplog.text + "".join(capsys.readouterr())
+    assert "SecurityToken=***" in shown
+    assert token not in shown and "source-secret" not in shown
 
 
 def test_a_refused_role_is_permanent_and_not_retried(emu, monkeypatch):
