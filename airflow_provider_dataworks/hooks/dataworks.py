@@ -58,6 +58,7 @@ from airflow_provider_dataworks.status import (
     PipelineRunStatus,
     RunMode,
     RunType,
+    Stage,
 )
 
 log = logging.getLogger(__name__)
@@ -508,7 +509,7 @@ class DataWorksHook(BaseHook):
             except DataWorksClientError as err:
                 progress.refused(decision.stage, err)
             else:
-                _record_exec(progress, decision, started)
+                _record_exec(progress, decision.stage, started)
         return run, decision
 
     async def advance_pipeline_run_async(
@@ -523,7 +524,7 @@ class DataWorksHook(BaseHook):
             except DataWorksClientError as err:
                 progress.refused(decision.stage, err)
             else:
-                _record_exec(progress, decision, started)
+                _record_exec(progress, decision.stage, started)
         return run, decision
 
     # ---------------------------------------------------------------- the blocking wait
@@ -590,12 +591,12 @@ class DataWorksHook(BaseHook):
 # -------------------------------------------------------------------- helpers
 
 
-def _record_exec(progress: RunProgress, decision: Decision, started: bool) -> None:
-    assert decision.stage is not None
+def _record_exec(progress: RunProgress, stage: Stage, started: bool) -> None:
+    """``ExecPipelineRunStage`` answered ``Success``: true means the stage started, false that it did not."""
     if started:
-        progress.executed(decision.stage)
+        progress.executed(stage)
     else:
-        progress.not_started(decision.stage)
+        progress.not_started(stage)
 
 
 def build_sdk_client(settings: ConnectionSettings) -> Any:
