@@ -4,20 +4,29 @@ Both wait loops — the hook's blocking loop and the trigger's async loop — fe
 they read to one :class:`RunProgress` and do what it says, so the two modes cannot drift
 apart. The rules (from the DataWorks stage flow): execute only the lowest-step stage that
 has not succeeded, only while it is ``Init``, only after every earlier stage succeeded,
-never the same stage twice; a stage that the API refuses to execute (for example one that
-waits for an approval in the console) is reported once and then waited on.
+never a stage that shows ``Running`` or ``Success``, never again once DataWorks accepted it, and
+never while the run itself still reports ``Init`` (DataWorks is preparing it).
+
+DataWorks does not always accept an execution. ``{"Success": false}`` means the stage was not
+started; a 4xx means it was refused (it is still being prepared, or it waits for an approval in
+the console). Either way the stage is executed again after a backoff, at most
+:attr:`StageExecPolicy.attempts` times, then reported once as needing the console and still
+tried at :attr:`StageExecPolicy.console_interval` in case someone fixed it. The retries ride on
+the wait's own reads: a retry happens after a read that shows the stage still ``Init``, so the
+backoff adds no reads, only the executions DataWorks did not accept.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
 from airflow_provider_dataworks.exceptions import DataWorksError, PipelineRunFailedError
-from airflow_provider_dataworks.status import PipelineRun, Stage, StageTransitionLog
+from airflow_provider_dataworks.status import PipelineRun, PipelineRunStatus, Stage, StageTransitionLog
 
 
 class Step(StrEnum):
@@ -43,6 +52,66 @@ class Decision:
             raise DataWorksError(self.reason)
 
 
+@dataclass(frozen=True)
+class StageExecPolicy:
+    """How a wait executes a stage again that DataWorks did not accept (plain numbers: JSON-able).
+
+    :param attempts: executions of one stage answered ``Success: false`` or 4xx, backed off,
+        before the stage is reported as needing the DataWorks console.
+    :param backoff: seconds before the second execution; doubles each time, up to ``max_backoff``.
+    :param max_backoff: seconds; the longest backoff between the first ``attempts`` executions.
+    :param console_interval: seconds between executions once the stage was reported as needing
+        the console (someone may approve or fix it there); ``0`` stops executing it.
+    """
+
+    attempts: int = 5
+    backoff: float = 10.0
+    max_backoff: float = 120.0
+    console_interval: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool) or self.attempts < 1:
+            raise ValueError(f"stage_exec_policy attempts must be an int of at least 1, got {self.attempts!r}.")
+        for name in ("backoff", "max_backoff", "console_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"stage_exec_policy {name} must be a number of seconds >= 0, got {value!r}.")
+
+    @classmethod
+    def coerce(cls, value: StageExecPolicy | Mapping[str, Any] | None) -> StageExecPolicy:
+        """Accept a policy, a mapping of its fields (as serialised), or ``None`` for the default."""
+        if value is None:
+            return cls()
+        if isinstance(value, StageExecPolicy):
+            return value
+        if isinstance(value, Mapping):
+            unknown = set(value) - {f.name for f in fields(cls)}
+            if unknown:
+                raise ValueError(f"stage_exec_policy has unknown keys: {', '.join(sorted(unknown))}.")
+            return cls(**value)
+        raise TypeError(f"stage_exec_policy must be a StageExecPolicy or a mapping, got {type(value).__name__}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the policy as JSON primitives."""
+        return asdict(self)
+
+    def delay(self, failures: int) -> float | None:
+        """Seconds before the next execution after ``failures`` unaccepted ones; ``None``: never."""
+        if failures < self.attempts:
+            return min(self.max_backoff, self.backoff * 2 ** (failures - 1))
+        return self.console_interval or None
+
+
+@dataclass
+class _Unaccepted:
+    """Executions of one stage that DataWorks did not accept, and when to try again."""
+
+    failures: int = 0
+    retry_at: float | None = None
+    last_answer: str = ""
+    reported: bool = False
+
+
 class RunProgress:
     """Per-wait memory: stages already executed or refused, transitions already logged.
 
@@ -51,6 +120,11 @@ class RunProgress:
         before it succeeded; later stages are left for someone else.
     :param executed: stage codes already executed by an earlier part of the same wait (the
         check before deferring); they are not executed again.
+    :param stage_exec_policy: how a stage DataWorks did not accept is executed again
+        (:class:`StageExecPolicy` or the mapping of its fields).
+    :param exec_failures: :attr:`exec_failures` of an earlier part of the same wait: per stage
+        code, executions DataWorks did not accept; the backoff continues from there.
+    :param clock: monotonic seconds, for the backoff.
     """
 
     def __init__(
@@ -59,13 +133,26 @@ class RunProgress:
         advance_stages: bool = True,
         advance_until_stage: str | None = None,
         executed: Iterable[str] = (),
+        stage_exec_policy: StageExecPolicy | Mapping[str, Any] | None = None,
+        exec_failures: Mapping[str, int] | None = None,
         logger: Any = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.advance_stages = advance_stages
         self.advance_until_stage = advance_until_stage
+        self.stage_exec_policy = StageExecPolicy.coerce(stage_exec_policy)
         self.log = logger or logging.getLogger(__name__)
+        self._clock = clock
         self._executed: set[str] = set(executed)
-        self._refused: dict[str, str] = {}
+        self._unaccepted: dict[str, _Unaccepted] = {}
+        for code, failures in (exec_failures or {}).items():
+            delay = self.stage_exec_policy.delay(int(failures))
+            self._unaccepted[code] = _Unaccepted(
+                failures=int(failures),
+                retry_at=None if delay is None else self._clock() + delay,
+                last_answer="earlier executions did not start it",
+                reported=int(failures) >= self.stage_exec_policy.attempts,
+            )
         self._reported_wait: set[str] = set()
         self._transitions = StageTransitionLog()
 
@@ -88,11 +175,12 @@ class RunProgress:
             if run.stages_succeeded_through(target):
                 return Decision(Step.SUCCEED, reason=f"Pipeline run {run.id} completed stage {target}; stopping there.")
         stage = run.next_stage_to_execute
-        if stage is None:
+        if stage is None or run.state is PipelineRunStatus.INIT:
+            # An Init run is still being prepared; its first stage starts by itself.
             return Decision(Step.WAIT, stage=run.current_stage, reason=self._waiting_reason(run))
         target_stage = run.stage(target) if target else None
         beyond_target = target_stage is not None and stage.step > target_stage.step
-        if self.advance_stages and not beyond_target and stage.code not in self._executed | set(self._refused):
+        if self.advance_stages and not beyond_target and self._may_execute(stage.code):
             return Decision(Step.EXECUTE, stage=stage, reason=f"executing stage {stage.code}")
         reason = self._waiting_reason(run)
         if stage.code not in self._reported_wait:
@@ -100,27 +188,64 @@ class RunProgress:
             self.log.info("%s", reason)
         return Decision(Step.WAIT, stage=stage, reason=reason)
 
+    def _may_execute(self, code: str) -> bool:
+        if code in self._executed:
+            return False
+        unaccepted = self._unaccepted.get(code)
+        if unaccepted is None:
+            return True
+        return unaccepted.retry_at is not None and self._clock() >= unaccepted.retry_at
+
     def executed(self, stage: Stage) -> None:
-        """Record that ``ExecPipelineRunStage`` accepted ``stage``."""
+        """Record that ``ExecPipelineRunStage`` accepted ``stage``; it is never executed again."""
         self._executed.add(stage.code)
+        self._unaccepted.pop(stage.code, None)
         self.log.info("Executed stage %s (%s, step %s).", stage.code, stage.type, stage.step)
+
+    def not_started(self, stage: Stage, answer: str = "Success: false") -> None:
+        """Record that ``ExecPipelineRunStage`` answered without starting ``stage``."""
+        self._unaccepted_once(stage, f"DataWorks answered {answer}; the stage did not start")
+
+    def refused(self, stage: Stage, error: Exception) -> None:
+        """Record that DataWorks refused to execute ``stage`` (a 4xx)."""
+        self._unaccepted_once(stage, f"DataWorks refused to execute it: {error}")
+
+    def _unaccepted_once(self, stage: Stage, answer: str) -> None:
+        record = self._unaccepted.setdefault(stage.code, _Unaccepted())
+        record.failures += 1
+        record.last_answer = answer
+        delay = self.stage_exec_policy.delay(record.failures)
+        record.retry_at = None if delay is None else self._clock() + delay
+        policy = self.stage_exec_policy
+        where = f"stage {stage.code} ({stage.type}, step {stage.step})"
+        if record.failures < policy.attempts:
+            self.log.warning(
+                "Executing %s did not start it (attempt %d of %d): %s. Executing it again in %.0f s.",
+                where,
+                record.failures,
+                policy.attempts,
+                answer,
+                delay or 0.0,
+            )
+        elif not record.reported:
+            record.reported = True
+            self.log.warning(
+                "%s. %s was executed %d times without starting; it must be advanced in the DataWorks console%s.",
+                answer,
+                where,
+                record.failures,
+                f" (it is executed again every {delay:.0f} s in case that happened)" if delay else "",
+            )
 
     @property
     def executed_stages(self) -> list[str]:
         """The stage codes this wait executed, to hand over to the trigger."""
         return sorted(self._executed)
 
-    def refused(self, stage: Stage, error: Exception) -> None:
-        """Record that DataWorks refused to execute ``stage``; it is not tried again in this wait."""
-        self._refused[stage.code] = str(error)
-        self.log.warning(
-            "DataWorks refused to execute stage %s (%s, step %s): %s. Waiting for it to be advanced "
-            "in the DataWorks console.",
-            stage.code,
-            stage.type,
-            stage.step,
-            error,
-        )
+    @property
+    def exec_failures(self) -> dict[str, int]:
+        """Per stage code, executions DataWorks did not accept (JSON-able), to hand over to the trigger."""
+        return {code: record.failures for code, record in sorted(self._unaccepted.items())}
 
     def _waiting_reason(self, run: PipelineRun) -> str:
         stage = run.current_stage
@@ -129,10 +254,18 @@ class RunProgress:
         where = f"stage {stage.code} ({stage.type}, step {stage.step}, status {stage.status})"
         if not stage.is_waiting:
             return f"Pipeline run {run.id} is at {where}."
-        if stage.code in self._refused:
+        if run.state is PipelineRunStatus.INIT:
+            return f"Pipeline run {run.id} is being prepared by DataWorks (Init) at {where}."
+        unaccepted = self._unaccepted.get(stage.code)
+        if unaccepted is not None:
+            if unaccepted.failures >= self.stage_exec_policy.attempts:
+                return (
+                    f"Pipeline run {run.id} waits at {where}: it was executed {unaccepted.failures} times "
+                    f"without starting ({unaccepted.last_answer}); it must be advanced in the DataWorks console."
+                )
             return (
-                f"Pipeline run {run.id} waits at {where}: DataWorks refused to execute it through the API "
-                f"({self._refused[stage.code]}); it must be advanced in the DataWorks console."
+                f"Pipeline run {run.id} waits at {where}: {unaccepted.last_answer}; it is executed again "
+                "after a backoff."
             )
         if stage.code in self._executed:
             return f"Pipeline run {run.id} is starting {where}."

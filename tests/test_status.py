@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.progress import RunProgress, StageExecPolicy, Step
 from airflow_provider_dataworks.status import PipelineRun, Stage
 
 
@@ -107,14 +107,80 @@ def test_progress_never_executes_beyond_the_target_or_when_disabled():
     assert waiting.step is Step.WAIT and "advance_stages is off" in waiting.reason
 
 
-def test_progress_refused_stage_is_not_retried_and_is_explained():
-    progress = RunProgress()
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_retries_an_unaccepted_stage_after_a_growing_backoff_then_at_the_console_cadence():
+    clock = FakeClock()
+    policy = StageExecPolicy(attempts=3, backoff=10, max_backoff=15, console_interval=600)
+    progress = RunProgress(stage_exec_policy=policy, clock=clock)
     r = run("Running", ("A", "Success"), ("B", "Init"))
-    decision = progress.decide(r)
-    progress.refused(decision.stage, RuntimeError("needs approval"))
-    again = progress.decide(r)
-    assert again.step is Step.WAIT
-    assert "needs approval" in again.reason and "console" in again.reason
+    executions = []
+    for _ in range(2000):  # one read per second for 2000 s
+        decision = progress.decide(r)
+        if decision.step is Step.EXECUTE:
+            executions.append(clock.now - 1000)
+            if len(executions) % 2:
+                progress.refused(decision.stage, RuntimeError("needs approval"))
+            else:
+                progress.not_started(decision.stage)
+        clock.now += 1
+    # backoffs 10, 15 (capped), then every 600 s
+    assert executions == [0, 10, 25, 625, 1225, 1825]
+    reason = progress.decide(r).reason
+    assert "executed 6 times without starting" in reason and "console" in reason
+    assert progress.exec_failures == {"B": 6}
+
+
+def test_progress_never_executes_an_accepted_running_or_init_run_stage():
+    progress = RunProgress(stage_exec_policy={"backoff": 0, "attempts": 2})
+    waiting = run("Running", ("A", "Success"), ("B", "Init"))
+    decision = progress.decide(waiting)
+    assert decision.step is Step.EXECUTE
+    progress.not_started(decision.stage)
+    assert progress.decide(waiting).step is Step.EXECUTE  # no backoff configured
+    progress.executed(decision.stage)
+    assert progress.decide(waiting).step is Step.WAIT  # accepted: "is starting", never again
+    assert progress.exec_failures == {}
+    assert RunProgress().decide(run("Running", ("A", "Success"), ("B", "Running"))).step is Step.WAIT
+    initialising = RunProgress().decide(run("Init", ("A", "Init"), ("B", "Init")))
+    assert initialising.step is Step.WAIT and "being prepared" in initialising.reason
+
+
+def test_progress_resumes_the_backoff_it_is_handed():
+    clock = FakeClock()
+    policy = {"attempts": 2, "backoff": 5, "max_backoff": 5, "console_interval": 0}
+    r = run("Running", ("A", "Success"), ("B", "Init"))
+    resumed = RunProgress(stage_exec_policy=policy, exec_failures={"B": 1}, clock=clock)
+    assert resumed.decide(r).step is Step.WAIT
+    clock.now += 5
+    assert resumed.decide(r).step is Step.EXECUTE
+    # console_interval 0: once the attempts are spent the stage is left to the console
+    spent = RunProgress(stage_exec_policy=policy, exec_failures={"B": 2}, clock=clock)
+    for _ in range(3):
+        clock.now += 1000
+        assert spent.decide(r).step is Step.WAIT
+    assert "console" in spent.decide(r).reason
+
+
+@pytest.mark.parametrize(
+    ("policy", "field"),
+    [
+        ({"attempts": 0}, "attempts"),
+        ({"backoff": -1}, "backoff"),
+        ({"retries": 3}, "retries"),
+        ({"attempts": True}, "attempts"),
+    ],
+)
+def test_stage_exec_policy_names_the_bad_field(policy, field):
+    with pytest.raises(ValueError, match=field):
+        StageExecPolicy.coerce(policy)
+    assert StageExecPolicy.coerce(StageExecPolicy(attempts=2).to_dict()) == StageExecPolicy(attempts=2)
 
 
 def test_progress_fails_on_a_target_the_run_does_not_have():

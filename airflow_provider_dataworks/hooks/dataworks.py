@@ -58,6 +58,7 @@ from airflow_provider_dataworks.status import (
     PipelineRunStatus,
     RunMode,
     RunType,
+    Stage,
 )
 
 log = logging.getLogger(__name__)
@@ -498,7 +499,7 @@ class DataWorksHook(BaseHook):
     # ---------------------------------------------------------------- AbolishPipelineRun
 
     def abolish_pipeline_run(self, run_id: str, project_id: Any = None) -> bool:
-        """Cancel a run (its status becomes ``Cancel``); return whether DataWorks accepted."""
+        """Abolish a run (its status becomes ``Termination``); return whether DataWorks accepted."""
         body = self._call(
             "AbolishPipelineRun",
             "AbolishPipelineRunRequest",
@@ -524,19 +525,21 @@ class DataWorksHook(BaseHook):
         """Read the run (unless given), decide what comes next, and execute the next stage if that is it.
 
         Every wait — the blocking loop below, the check before deferring, the sensor's poke and
-        the trigger — takes its steps here, so they cannot drift apart. A stage DataWorks refuses
-        to execute (4xx, e.g. one that needs an approval in the console) is recorded in
-        ``progress`` and waited on; other errors propagate.
+        the trigger — takes its steps here, so they cannot drift apart. An execution DataWorks
+        does not accept (``Success: false``, or a 4xx such as a stage that needs an approval in the
+        console) is recorded in ``progress``, which executes it again after a backoff; other
+        errors propagate.
         """
         if run is None:
             run = self.get_pipeline_run(run_id, project_id)
         decision = progress.decide(run)
         if decision.step is Step.EXECUTE and decision.stage is not None:
             try:
-                self.exec_pipeline_run_stage(run_id, decision.stage.code, project_id)
-                progress.executed(decision.stage)
+                started = self.exec_pipeline_run_stage(run_id, decision.stage.code, project_id)
             except DataWorksClientError as err:
                 progress.refused(decision.stage, err)
+            else:
+                _record_exec(progress, decision.stage, started)
         return run, decision
 
     async def advance_pipeline_run_async(
@@ -547,10 +550,11 @@ class DataWorksHook(BaseHook):
         decision = progress.decide(run)
         if decision.step is Step.EXECUTE and decision.stage is not None:
             try:
-                await self.exec_pipeline_run_stage_async(run_id, decision.stage.code, project_id)
-                progress.executed(decision.stage)
+                started = await self.exec_pipeline_run_stage_async(run_id, decision.stage.code, project_id)
             except DataWorksClientError as err:
                 progress.refused(decision.stage, err)
+            else:
+                _record_exec(progress, decision.stage, started)
         return run, decision
 
     # ---------------------------------------------------------------- the blocking wait
@@ -617,6 +621,14 @@ class DataWorksHook(BaseHook):
 # -------------------------------------------------------------------- helpers
 
 
+def _record_exec(progress: RunProgress, stage: Stage, started: bool) -> None:
+    """``ExecPipelineRunStage`` answered ``Success``: true means the stage started, false that it did not."""
+    if started:
+        progress.executed(stage)
+    else:
+        progress.not_started(stage)
+
+
 def build_sdk_client(settings: ConnectionSettings) -> Any:
     """Build the SDK client for ``settings`` (imports the SDK; blocking)."""
     from alibabacloud_dataworks_public20240518.client import Client
@@ -653,35 +665,10 @@ def build_sdk_client(settings: ConnectionSettings) -> Any:
 
 
 def _credential_client(settings: ConnectionSettings) -> Any:
-    from alibabacloud_credentials.client import Client as CredentialClient
-    from alibabacloud_credentials.models import Config as CredentialConfig
+    """The connection's credentials client: one provider per connection per process (see :mod:`.credentials`)."""
+    from airflow_provider_dataworks.hooks.credentials import credential_client
 
-    if settings.auth_type == "default_chain":
-        return CredentialClient()
-    fields: dict[str, Any] = {"type": settings.auth_type}
-    if settings.auth_type == "ram_role_arn":
-        fields.update(
-            access_key_id=settings.access_key_id,
-            access_key_secret=settings.access_key_secret,
-            security_token=settings.security_token,
-            role_arn=settings.role_arn,
-            role_session_name=settings.role_session_name or "airflow-dataworks",
-            external_id=settings.external_id,
-            sts_endpoint=settings.sts_endpoint,
-        )
-    elif settings.auth_type == "ecs_ram_role":
-        fields.update(role_name=settings.role_name)
-    elif settings.auth_type == "oidc_role_arn":
-        fields.update(
-            role_arn=settings.role_arn,
-            oidc_provider_arn=settings.oidc_provider_arn,
-            oidc_token_file_path=settings.oidc_token_file_path,
-            role_session_name=settings.role_session_name or "airflow-dataworks",
-            sts_endpoint=settings.sts_endpoint,
-        )
-    elif settings.auth_type == "credentials_uri":
-        fields.update(credentials_uri=settings.credentials_uri)
-    return CredentialClient(CredentialConfig(**{k: v for k, v in fields.items() if v is not None}))
+    return credential_client(settings)
 
 
 def _sdk_request(request_name: str, params: dict[str, Any]) -> Any:

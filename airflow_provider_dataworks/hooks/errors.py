@@ -68,6 +68,45 @@ def _request_certainly_not_sent(error: BaseException) -> bool:
     return False
 
 
+# The credentials library reports the STS / metadata answer as "... http_code: 429, result: ...".
+_CREDENTIAL_HTTP_CODE = re.compile(r"http_code: (?P<status>\d{3})")
+#: what the credentials library's fetch failures are marked with when STS could not be reached
+CREDENTIALS_UNREACHABLE = "CredentialsUnreachable"
+# A failed STS request's URL (in requests' and Tea's messages) carries the signed query.
+_SECRET_QUERY_VALUE = re.compile(
+    r"(?P<name>SecurityToken|Signature|AccessKeySecret|OIDCToken|AccessKeyId)=(?P<value>[^&\s'\")]+)"
+)
+
+
+def redact_credentials(text: str) -> str:
+    """Replace the values of credential query parameters in ``text`` with ``***``."""
+    return _SECRET_QUERY_VALUE.sub(lambda match: f"{match.group('name')}=***", text)
+
+
+def _translate_credential_error(error: BaseException, action: str) -> DataWorksError:
+    """A failure to obtain credentials: transient when STS (or the metadata service) was busy or unreachable.
+
+    The DataWorks request was never sent, so even a create may be retried.
+    """
+    text = redact_credentials(f"Could not obtain Alibaba Cloud credentials: {error}")
+    match = _CREDENTIAL_HTTP_CODE.search(str(error))
+    status = int(match.group("status")) if match else None
+    if status == 429 or "Throttling" in str(error):
+        return DataWorksThrottlingError(text, code="Throttling.Credentials", status_code=status, action=action)
+    unreachable = (
+        getattr(error, "code", None) == CREDENTIALS_UNREACHABLE
+        or any(
+            isinstance(item, (OSError, TimeoutError)) or {"RetryError", "ConnectionError"} & _class_names(item)
+            for item in _chain(error)
+            if item is not error
+        )
+        or any(marker in str(error) for marker in _NOT_SENT)
+    )
+    if (status is not None and status >= 500) or unreachable:
+        return DataWorksTransportError(text, action=action, request_sent=False)
+    return DataWorksAuthError(text, code="InvalidCredentials", status_code=status, action=action)
+
+
 def _original_message(error: Any, data: dict[str, Any]) -> str:
     message = data.get("Message") or data.get("message")
     if message:
@@ -82,10 +121,9 @@ def translate_sdk_error(error: BaseException, action: str) -> DataWorksError:
     if isinstance(error, DataWorksError):
         return error
     names = _class_names(error)
-    if "CredentialException" in names:
-        return DataWorksAuthError(
-            f"Could not obtain Alibaba Cloud credentials: {error}", code="InvalidCredentials", action=action
-        )
+    credential_error = next((item for item in _chain(error) if "CredentialException" in _class_names(item)), None)
+    if credential_error is not None:
+        return _translate_credential_error(credential_error, action)
     if "UnretryableException" in names or "RetryError" in names or isinstance(error, (OSError, TimeoutError)):
         inner = getattr(error, "inner_exception", None) or error
         return DataWorksTransportError(

@@ -202,9 +202,8 @@ def create_pipeline_run(call: Call) -> dict[str, Any]:
     run_mode = call.get("RunMode") or NORMAL
     if run_mode not in RUN_MODES:
         raise errors.invalid_parameter("RunMode", run_mode, f"Allowed values: {', '.join(RUN_MODES)}.")
-    until = call.get("AutoRunUntilStage")
-    if until is not None and run_mode != AUTO:
-        raise errors.invalid_parameter("AutoRunUntilStage", until, "It is only allowed with RunMode=Auto.")
+    # "takes effect only when RunMode=Auto": ignored otherwise, not refused
+    until = call.get("AutoRunUntilStage") if run_mode == AUTO else None
     project = call.project()
     # DataWorks deploys only the first object (with its children); a child alone is not deployable.
     obj = project.objects.get(object_ids[0])
@@ -295,7 +294,7 @@ def exec_pipeline_run_stage(call: Call) -> dict[str, Any]:
 
 
 def abolish_pipeline_run(call: Call) -> dict[str, Any]:
-    """``AbolishPipelineRun``: cancel a running run."""
+    """``AbolishPipelineRun``: terminate an active run (it reports ``Termination``)."""
     run = _run(call)
     call.state.abolish(run)
     return {"Success": True}

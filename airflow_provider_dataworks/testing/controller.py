@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 
 from . import errors
 from .auth import DEFAULT_ACCOUNT_ID, Credential
-from .core import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorCore, Settings
+from .core import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_INIT_SECONDS, EmulatorCore, Settings
 from .faults import HTTP_ERROR, Fault
 from .runtime import Listener, start_listener
 from .seed import SeedSource, load_seed
@@ -146,6 +146,8 @@ class DataWorksEmulator:
     :param cert_dir: where to write the TLS files (default: a temporary directory).
     :param object_not_found_code: the error code of the "未找到发布对象" answer.
     :param clock: epoch-seconds clock of the emulator (tests may pass a fake one).
+    :param init_seconds: how long a new run reports ``Init`` (run and stages) before its first
+        stage starts.
     """
 
     def __init__(
@@ -162,8 +164,10 @@ class DataWorksEmulator:
         cert_dir: str | Path | None = None,
         object_not_found_code: str = errors.OBJECT_NOT_FOUND_CODE,
         clock: Callable[[], float] = time.time,
+        init_seconds: float = DEFAULT_INIT_SECONDS,
     ) -> None:
         self.stage_seconds = stage_seconds
+        self.init_seconds = init_seconds
         self.tls = tls
         self.seed = seed
         self.access_key_id = access_key_id
@@ -199,6 +203,7 @@ class DataWorksEmulator:
             credentials=[Credential(self.access_key_id, self.access_key_secret, account_id=self.account_id)],
             stage_seconds=self.stage_seconds,
             object_not_found_code=self.object_not_found_code,
+            init_seconds=self.init_seconds,
         )
         backend = _InProcess(EmulatorCore(settings, self.clock), self.host, self.port, self.tls, self.cert_dir)
         backend.start()
@@ -234,6 +239,7 @@ class DataWorksEmulator:
             self.access_key_id = self._info.get("access_key_id") or self.access_key_id
             self.access_key_secret = self._info.get("access_key_secret") or self.access_key_secret
             self.stage_seconds = float(self._info.get("stage_seconds", self.stage_seconds))
+            self.init_seconds = float(self._info.get("init_seconds", self.init_seconds))
             self.tls = self._info.get("protocol") == "https"
 
     # --- where to connect ---------------------------------------------------------------------------
@@ -402,15 +408,41 @@ class DataWorksEmulator:
             },
         )
 
-    def approve(self, run_id: str, stage_code: str) -> dict[str, Any]:
-        """Approve a manual-approval stage as a console user would; return the run record."""
-        record: dict[str, Any] = self._control("approve", {"run_id": run_id, "stage": stage_code})
+    def approve(self, run_id: str, stage_code: str, *, start: bool = True) -> dict[str, Any]:
+        """Approve a manual-approval stage as a console user would; return the run record.
+
+        :param start: also start the stage when it is its turn; ``False`` only lifts the refusal,
+            so the stage waits for the next ``ExecPipelineRunStage`` (a client that retries
+            refused stages picks it up).
+        """
+        record: dict[str, Any] = self._control("approve", {"run_id": run_id, "stage": stage_code, "start": start})
         return record
+
+    # --- the STS stand-in (see :mod:`.sts`) -------------------------------------------------------
+
+    @property
+    def sts_endpoint(self) -> str:
+        """What a connection's ``sts_endpoint`` extra takes to send its STS calls here."""
+        return self.url
+
+    def sts_state(self) -> dict[str, Any]:
+        """Return ``issued`` (credentials handed out) and ``calls`` per STS action since the last reset."""
+        state: dict[str, Any] = self._control("sts")
+        return state
+
+    def set_sts_lifetime(self, seconds: float | None) -> None:
+        """Make credentials issued from now on expire ``seconds`` after issue (``None``: as requested)."""
+        self._control("sts_settings", {"lifetime_seconds": seconds})
 
     def set_stage_seconds(self, seconds: float) -> None:
         """Change how long stages started from now on take."""
         self._control("settings", {"stage_seconds": seconds})
         self.stage_seconds = seconds
+
+    def set_init_seconds(self, seconds: float) -> None:
+        """Change how long runs created from now on report ``Init``."""
+        self._control("settings", {"init_seconds": seconds})
+        self.init_seconds = seconds
 
     def reset(self) -> None:
         """Return to the seed: no runs, seed objects, no faults, empty call log, initial settings."""

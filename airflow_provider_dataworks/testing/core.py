@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors
+from . import errors, sts
 from .auth import Authenticator, Credential
 from .faults import Fault, FaultQueue
 from .seed import seed_credentials
@@ -22,6 +22,8 @@ from .state import DwObject, EmulatorState, Run, to_ms
 
 DEFAULT_ACCESS_KEY_ID = "dataworks-emulator-ak"
 DEFAULT_ACCESS_KEY_SECRET = "dataworks-emulator-secret"
+#: How long a new run reports ``Init`` by default: long enough to be seen, short enough for tests.
+DEFAULT_INIT_SECONDS = 0.05
 #: How many API calls the call log keeps (the per-action counters keep counting past it).
 CALL_LOG_SIZE = 100_000
 
@@ -34,12 +36,14 @@ class Settings:
     :param credentials: credentials accepted besides the seed's.
     :param stage_seconds: how long every stage takes once started.
     :param object_not_found_code: the error code of the "未找到发布对象" answer.
+    :param init_seconds: how long a new run reports ``Init`` before its first stage starts.
     """
 
     seed: Mapping[str, Any]
     credentials: list[Credential] = field(default_factory=list)
     stage_seconds: float = 1.0
     object_not_found_code: str = errors.OBJECT_NOT_FOUND_CODE
+    init_seconds: float = DEFAULT_INIT_SECONDS
 
 
 def run_record(run: Run) -> dict[str, Any]:
@@ -87,6 +91,13 @@ def run_record(run: Run) -> dict[str, Any]:
     }
 
 
+def _flag(value: Any) -> bool:
+    """A JSON or query-string boolean."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("0", "false", "no", "")
+    return bool(value)
+
+
 class EmulatorCore:
     """State, credentials, faults and call log of one emulator.
 
@@ -96,9 +107,10 @@ class EmulatorCore:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
-        self.state = EmulatorState(settings.seed, settings.stage_seconds, clock)
+        self.state = EmulatorState(settings.seed, settings.stage_seconds, clock, settings.init_seconds)
         self.auth = Authenticator(clock=clock)
         self.faults = FaultQueue()
+        self.sts = sts.StsService()
         # Tuples, not dicts: under benchmark load the log holds 100k entries.
         self.calls: deque[tuple[str, int, str | None, float, str, str | None]] = deque(maxlen=CALL_LOG_SIZE)
         self.call_counts: Counter[str] = Counter()
@@ -124,12 +136,14 @@ class EmulatorCore:
         :raises ValueError: for a malformed payload.
         """
         handler = getattr(self, f"_op_{operation}", None)
-        if handler is None:
-            raise ValueError(f"unknown control operation {operation!r}")
-        return handler(payload)
+        if handler is not None:
+            return handler(payload)
+        if operation in sts.CONTROL_OPS:
+            return sts.CONTROL_OPS[operation](self, payload)
+        raise ValueError(f"unknown control operation {operation!r}")
 
     def _op_info(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return {**self.info, "stage_seconds": self.state.stage_seconds}
+        return {**self.info, "stage_seconds": self.state.stage_seconds, "init_seconds": self.state.init_seconds}
 
     def _op_runs(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         object_id = payload.get("object_id")
@@ -183,7 +197,7 @@ class EmulatorCore:
         run = self.state.runs.get(run_id)
         if run is None:
             raise errors.run_not_found(run_id)
-        self.state.approve(run, str(payload["stage"]))
+        self.state.approve(run, str(payload["stage"]), start=_flag(payload.get("start", True)))
         return run_record(run)
 
     def _op_add_credential(self, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,11 +211,18 @@ class EmulatorCore:
             if seconds < 0:
                 raise ValueError("stage_seconds must be >= 0")
             self.state.stage_seconds = seconds
-        return {"stage_seconds": self.state.stage_seconds}
+        if payload.get("init_seconds") is not None:
+            seconds = float(payload["init_seconds"])
+            if seconds < 0:
+                raise ValueError("init_seconds must be >= 0")
+            self.state.init_seconds = seconds
+        return {"stage_seconds": self.state.stage_seconds, "init_seconds": self.state.init_seconds}
 
     def _op_reset(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         self.state.reset()
         self.state.stage_seconds = self.settings.stage_seconds
+        self.state.init_seconds = self.settings.init_seconds
+        self.sts.reset()
         self.faults.clear()
         self.calls.clear()
         self.call_counts.clear()

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .auth import DEFAULT_ACCOUNT_ID, Credential
-from .core import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorCore, Settings
+from .core import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_INIT_SECONDS, EmulatorCore, Settings
 from .runtime import start_listener
 from .seed import load_seed
 
@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stage-seconds", type=float, default=1.0, help="duration of every stage (default: %(default)s)"
     )
+    parser.add_argument(
+        "--init-seconds",
+        type=float,
+        default=DEFAULT_INIT_SECONDS,
+        help="how long a new run reports Init before its first stage starts (default: %(default)s)",
+    )
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a throw-away CA")
     parser.add_argument("--cert-dir", help="where to write ca.pem and the server certificate (with --tls)")
     return parser
@@ -48,6 +54,7 @@ async def serve(args: argparse.Namespace) -> None:
         seed=load_seed(args.seed),
         credentials=[Credential(args.access_key_id, args.access_key_secret, account_id=args.account_id)],
         stage_seconds=args.stage_seconds,
+        init_seconds=args.init_seconds,
     )
     listener = await start_listener(EmulatorCore(settings), args.host, args.port, args.tls, args.cert_dir)
     stop = asyncio.Event()
@@ -65,8 +72,8 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the emulator from the command line; return the exit code."""
     args = build_parser().parse_args(argv)
-    if args.stage_seconds < 0:
-        print("--stage-seconds must be >= 0", file=sys.stderr)
+    if args.stage_seconds < 0 or args.init_seconds < 0:
+        print("--stage-seconds and --init-seconds must be >= 0", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:

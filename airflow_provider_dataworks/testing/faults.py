@@ -7,7 +7,9 @@ Kinds:
 * ``delay`` — wait ``seconds``, then answer normally (for read timeouts);
 * ``html_502`` — an HTML error page with status 502, as a load balancer sends it;
 * ``drop`` — close the connection without an answer; the request is **not** applied;
-* ``commit_then_drop`` — apply the request, then close the connection without an answer.
+* ``commit_then_drop`` — apply the request, then close the connection without an answer;
+* ``not_started`` — answer 200 ``{"Success": false}`` without applying the request (an
+  ``ExecPipelineRunStage`` that did not start the stage).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ DELAY = "delay"
 HTML_502 = "html_502"
 DROP = "drop"
 COMMIT_THEN_DROP = "commit_then_drop"
-KINDS = (HTTP_ERROR, DELAY, HTML_502, DROP, COMMIT_THEN_DROP)
+NOT_STARTED = "not_started"
+KINDS = (HTTP_ERROR, DELAY, HTML_502, DROP, COMMIT_THEN_DROP, NOT_STARTED)
 
 
 @dataclass

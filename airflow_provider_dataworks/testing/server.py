@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import errors, faults
+from . import errors, faults, sts
 from .actions import ACTIONS, Call
 from .auth import SignedRequest
 from .core import EmulatorCore
@@ -102,20 +102,30 @@ async def handle_api(request: web.Request) -> web.StreamResponse:
             extra = {"x-acs-retry-after": str(fault.retry_after_ms)} if fault.retry_after_ms else None
             error = ApiError(status, fault.code or code, fault.message or message, extra)
             return _error_response(core, error, action, request_id, request.host, fault_kind)
+        if fault.kind == faults.NOT_STARTED:
+            core.record_call(action, 200, None, request_id, fault_kind)
+            return web.Response(
+                body=_json({"Success": False, "RequestId": request_id}),
+                headers={"Content-Type": JSON_CONTENT_TYPE, "x-acs-request-id": request_id},
+            )
         if fault.kind == faults.DELAY:
             await asyncio.sleep(fault.seconds or 0.0)
 
     try:
-        version = (headers.get("x-acs-version") or [""])[0] or request.query.get("Version", "")
-        if action not in ACTIONS:
-            raise errors.invalid_action(action)
-        if version and version != API_VERSION:
-            raise ApiError(400, "InvalidVersion", f"Specified parameter Version {version} is not valid.")
-        credential = core.auth.verify(SignedRequest(request.method, request.path, query, form, headers, body))
-        params = dict(query)
-        params.update(form)
-        call = Call(action, params, credential, request_id, core.state, core.settings.object_not_found_code)
-        result = ACTIONS[action](call)
+        signed = SignedRequest(request.method, request.path, query, form, headers, body)
+        if action in sts.ACTIONS:
+            result = sts.ACTIONS[action](core, signed)
+        else:
+            version = (headers.get("x-acs-version") or [""])[0] or request.query.get("Version", "")
+            if action not in ACTIONS:
+                raise errors.invalid_action(action)
+            if version and version != API_VERSION:
+                raise ApiError(400, "InvalidVersion", f"Specified parameter Version {version} is not valid.")
+            credential = core.auth.verify(signed)
+            params = dict(query)
+            params.update(form)
+            call = Call(action, params, credential, request_id, core.state, core.settings.object_not_found_code)
+            result = ACTIONS[action](call)
     except ApiError as error:
         return _error_response(core, error, action, request_id, request.host, fault_kind)
 
@@ -178,6 +188,7 @@ CONTROL_ROUTES: dict[str, tuple[str, str]] = {
     "reset": ("POST", "/_emulator/reset"),
     "add_credential": ("POST", "/_emulator/credentials"),
     "settings": ("POST", "/_emulator/settings"),
+    **sts.CONTROL_ROUTES,
 }
 
 

@@ -19,7 +19,6 @@ from .stages import (
     ACTIVE,
     AUTO,
     BASIC,
-    CANCEL,
     FAIL,
     INIT,
     MODES,
@@ -27,6 +26,7 @@ from .stages import (
     ONLINE,
     RUNNING,
     SUCCESS,
+    TERMINATION,
     StageTemplate,
     template_for,
 )
@@ -169,6 +169,8 @@ class Run:
     message: str = ""
     modify_time: float = 0.0
     target_version: int = 0
+    #: while set, the run is ``Init`` (being prepared); its first stage starts at this time
+    init_until: float | None = None
 
     def stage(self, code: str) -> Stage | None:
         """Return the stage with ``code``, if the run has one."""
@@ -185,6 +187,8 @@ class EmulatorState:
     :param seed: the seed document (see ``docs/emulator.md``); :meth:`reset` returns to it.
     :param stage_seconds: how long every stage takes once started.
     :param clock: returns the current epoch time in seconds.
+    :param init_seconds: how long a new run reports ``Init`` (run and stages) before its first
+        stage starts.
     """
 
     def __init__(
@@ -192,9 +196,11 @@ class EmulatorState:
         seed: Mapping[str, Any],
         stage_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
+        init_seconds: float = 0.0,
     ) -> None:
         self.seed = seed
         self.stage_seconds = stage_seconds
+        self.init_seconds = init_seconds
         self.clock = clock
         self.projects: dict[int, Project] = {}
         self.runs: dict[str, Run] = {}
@@ -243,7 +249,7 @@ class EmulatorState:
         request_id: str,
         action: str,
     ) -> Run:
-        """Create a run of ``obj`` and start its first stage."""
+        """Create a run of ``obj``: ``Init`` for :attr:`init_seconds`, then its first stage starts."""
         now = self.clock()
         stages = [Stage(template=t, step=i) for i, t in enumerate(template_for(run_type, project.mode), 1)]
         for stage in stages:
@@ -276,7 +282,11 @@ class EmulatorState:
         )
         self.runs[run.id] = run
         self.project_runs.setdefault(project.id, []).append(run)
-        self._start(run, stages[0], now)
+        if self.init_seconds > 0:
+            run.status = INIT
+            run.init_until = now + self.init_seconds
+        else:
+            self._start(run, stages[0], now)
         self.advance(run)
         return run
 
@@ -291,7 +301,8 @@ class EmulatorState:
     def exec_stage(self, run: Run, code: str) -> None:
         """Start stage ``code`` of ``run`` on a caller's request (``ExecPipelineRunStage``)."""
         self.advance(run)
-        if run.status not in ACTIVE:
+        if run.status != RUNNING:
+            # An Init run is still being prepared: it is not running yet either.
             raise errors.not_running()
         stage = run.stage(code)
         if stage is None:
@@ -304,8 +315,13 @@ class EmulatorState:
         self._start(run, stage, self.clock())
         self.advance(run)
 
-    def approve(self, run: Run, code: str) -> None:
-        """Approve stage ``code`` as a console user would; it runs as soon as it is its turn."""
+    def approve(self, run: Run, code: str, start: bool = True) -> None:
+        """Approve stage ``code`` as a console user would.
+
+        :param start: the approval also starts the stage as soon as it is its turn (the console's
+            "approve and run"); otherwise the approval only lifts the refusal and the stage still
+            waits for ``ExecPipelineRunStage``.
+        """
         self.advance(run)
         stage = run.stage(code)
         if stage is None:
@@ -313,25 +329,26 @@ class EmulatorState:
         if run.status not in ACTIVE:
             raise errors.not_running()
         stage.approved = True
-        if stage.status != INIT:
+        if stage.status != INIT or not start:
             return
-        if run.next_stage() is stage:
+        if run.next_stage() is stage and run.status == RUNNING:
             self._start(run, stage, self.clock())
             self.advance(run)
         else:
             stage.queued = True
 
     def abolish(self, run: Run) -> None:
-        """Cancel ``run`` (``AbolishPipelineRun``)."""
+        """Terminate ``run`` (``AbolishPipelineRun``: "changes the status of the process to Terminated")."""
         self.advance(run)
         if run.status not in ACTIVE:
             raise errors.not_running()
         now = self.clock()
         for stage in run.stages:
             if stage.status == RUNNING:
-                stage.status = CANCEL
+                stage.status = TERMINATION
                 stage.finish = now
-        run.status = CANCEL
+        run.status = TERMINATION
+        run.init_until = None
         run.modify_time = now
 
     def advance(self, run: Run) -> None:
@@ -339,6 +356,11 @@ class EmulatorState:
         if run.status not in ACTIVE:
             return
         now = self.clock()
+        if run.init_until is not None:
+            if now < run.init_until:
+                return
+            start, run.init_until = run.init_until, None
+            self._start(run, run.stages[0], start)
         while True:
             stage = next((s for s in run.stages if s.status == RUNNING), None)
             if stage is None or stage.start is None:

@@ -27,7 +27,12 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def emu(dataworks_emulator: DataWorksEmulator) -> DataWorksEmulator:
-    """The plugin's function-scoped emulator, under a short name."""
+    """The plugin's function-scoped emulator, under a short name.
+
+    New runs start at once here (no ``Init`` phase), so a test reads each stage transition it
+    causes; ``test_init_phase.py`` covers the ``Init`` phase itself.
+    """
+    dataworks_emulator.set_init_seconds(0.0)
     return dataworks_emulator
 
 

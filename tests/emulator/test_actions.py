@@ -85,11 +85,11 @@ def test_exec_pipeline_run_stage_triggers_the_next_stage(sdk: Sdk) -> None:
     assert sdk.get(run_id).stages[1].status == "Success"
 
 
-def test_abolish_pipeline_run_cancels(sdk: Sdk) -> None:
+def test_abolish_pipeline_run_terminates(sdk: Sdk) -> None:
     run_id = sdk.create()
     request = models.AbolishPipelineRunRequest(project_id=BASIC_PROJECT, id=run_id)
     assert sdk("abolish_pipeline_run", request).body.success is True
-    assert sdk.get(run_id).status == "Cancel"
+    assert sdk.get(run_id).status == "Termination"
 
 
 def test_get_project_describes_the_workspace(sdk: Sdk) -> None:
@@ -132,5 +132,5 @@ def test_legacy_deployment_actions_are_aliases(sdk: Sdk, emu: DataWorksEmulator)
     assert executed["body"]["Success"] is True
     abolished = sdk.raw("AbolishDeployment", "POST", body={"ProjectId": BASIC_PROJECT, "Id": run_id})
     assert abolished["body"]["Success"] is True
-    assert emu.runs()[0]["status"] == "Cancel"
+    assert emu.runs()[0]["status"] == "Termination"
     assert emu.runs()[0]["created_by_action"] == "CreateDeployment"

@@ -135,12 +135,15 @@ def test_custom_seed_document() -> None:
         assert [o["id"] for o in emulator.objects(7)] == ["70"]
 
 
-def test_plugin_fixture_clears_proxies_and_gives_instant_stages(
+def test_plugin_fixture_clears_proxies_and_gives_instant_stages_after_a_short_init(
     monkeypatch: pytest.MonkeyPatch, dataworks_emulator: DataWorksEmulator
 ) -> None:
     assert dataworks_emulator.stage_seconds == 0.0
+    assert 0 < dataworks_emulator.init_seconds <= 0.1
     sdk = Sdk(make_client(dataworks_emulator), False)
-    assert sdk.get(sdk.create(NODE)).stages[0].status == "Success"
+    run_id = sdk.create(NODE)
+    time.sleep(dataworks_emulator.init_seconds)
+    assert sdk.get(run_id).stages[0].status == "Success"
 
 
 def test_session_fixture_is_shared(dataworks_emulator_session: DataWorksEmulator) -> None:

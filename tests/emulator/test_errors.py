@@ -69,14 +69,27 @@ def test_missing_run_id_is_named(sdk: Sdk) -> None:
         ({"type": "Deploy"}, "Deploy"),
         ({"type": "Online", "run_mode": "Fast"}, "Fast"),
         ({"type": "Online", "run_mode": "Auto", "auto_run_until_stage": "NOPE"}, "NOPE"),
-        ({"type": "Online", "auto_run_until_stage": "PROD"}, "PROD"),
     ],
-    ids=["Type", "RunMode", "AutoRunUntilStage-unknown", "AutoRunUntilStage-without-Auto"],
+    ids=["Type", "RunMode", "AutoRunUntilStage-unknown"],
 )
 def test_invalid_value_is_named(sdk: Sdk, fields: dict[str, str], value: str) -> None:
     request = models.CreatePipelineRunRequest(project_id=BASIC_PROJECT, object_ids=[NODE], **fields)
     err = raised(sdk, "create_pipeline_run", request)
     assert_error(err, 400, "InvalidParameter", f'value "{value}"')
+
+
+def test_auto_run_until_stage_without_auto_mode_is_ignored(sdk: Sdk, emu: DataWorksEmulator) -> None:
+    # The SDK's field doc: AutoRunUntilStage "takes effect only when RunMode=Auto" (ignored, not refused).
+    for until in ("PROD", "NOPE"):
+        request = models.CreatePipelineRunRequest(
+            project_id=BASIC_PROJECT, type="Online", object_ids=[NODE], auto_run_until_stage=until
+        )
+        run_id = sdk("create_pipeline_run", request).body.id
+        pipeline = sdk.get(run_id)
+        assert [(s.code, s.status) for s in pipeline.stages][1:] == [("PROD_CHECK", "Init"), ("PROD", "Init")]
+        record = emu.run(run_id)
+        assert record["run_mode"] == "Normal" and record["auto_run_until_stage"] is None
+    assert emu.calls("ExecPipelineRunStage") == []
 
 
 def test_invalid_status_filter_and_page_size(sdk: Sdk) -> None:

@@ -110,10 +110,18 @@ def test_auto_run_mode_to_the_last_stage_succeeds(sync_sdk: Sdk, emu: DataWorksE
     assert emu.runs()[0]["auto_run_until_stage"] == "PROD"
 
 
-def test_abolish_gives_cancel(sync_sdk: Sdk, emu: DataWorksEmulator) -> None:
+def test_abolish_terminates_the_run(sync_sdk: Sdk, emu: DataWorksEmulator) -> None:
+    # The API page: AbolishPipelineRun "changes the status of the process to Terminated".
+    emu.set_stage_seconds(30)
     run_id = sync_sdk.create(NODE)
     sync_sdk("abolish_pipeline_run", models.AbolishPipelineRunRequest(project_id=BASIC_PROJECT, id=run_id))
-    assert sync_sdk.get(run_id).status == "Cancel"
+    pipeline = sync_sdk.get(run_id)
+    assert pipeline.status == "Termination"
+    assert [(s.code, s.status) for s in pipeline.stages] == [
+        ("BUILD_PACKAGE", "Termination"),
+        ("PROD_CHECK", "Init"),
+        ("PROD", "Init"),
+    ]
     assert emu.get_object(BASIC_PROJECT, NODE)["deployed"] is False
 
 

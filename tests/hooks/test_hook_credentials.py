@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from airflow_provider_dataworks.exceptions import DataWorksAuthError
+from airflow_provider_dataworks.hooks.credentials import shared_provider
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, build_sdk_client
 from airflow_provider_dataworks.hooks.settings import ConnectionSettings
 
@@ -177,6 +178,6 @@ def test_role_based_modes_configure_the_matching_provider(extra, provider):
         conn_id="roles", login="ak-for-role", password="secret-for-role", extra={"region": "cn-hangzhou", **extra}
     )
 
-    client = build_sdk_client(settings)
+    build_sdk_client(settings)
 
-    assert type(client._credential.cloud_credential.provider).__name__ == provider
+    assert type(shared_provider(settings).inner).__name__ == provider

@@ -111,7 +111,7 @@ def test_a_run_cancelled_by_someone_else_fails_the_task(emu, conn, task_instance
     worker.join(10)
 
     assert isinstance(outcome.get("error"), PipelineRunFailedError)
-    assert "ended with status Cancel" in str(outcome["error"])
+    assert "ended with status Termination" in str(outcome["error"])
     assert only_run(emu, NODE)["status"] in {"Termination", "Cancel"}
 
 
