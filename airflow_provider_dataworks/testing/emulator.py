@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stage-seconds", type=float, default=1.0, help="duration of every stage (default: %(default)s)"
     )
+    parser.add_argument("--read-qps", type=float, help="answer 429 Throttling.User above this many reads a second")
+    parser.add_argument("--write-qps", type=float, help="answer 429 Throttling.User above this many writes a second")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a throw-away CA")
     parser.add_argument("--cert-dir", help="where to write ca.pem and the server certificate (with --tls)")
     return parser
@@ -48,6 +50,8 @@ async def serve(args: argparse.Namespace) -> None:
         seed=load_seed(args.seed),
         credentials=[Credential(args.access_key_id, args.access_key_secret, account_id=args.account_id)],
         stage_seconds=args.stage_seconds,
+        read_qps=args.read_qps,
+        write_qps=args.write_qps,
     )
     listener = await start_listener(EmulatorCore(settings), args.host, args.port, args.tls, args.cert_dir)
     stop = asyncio.Event()
