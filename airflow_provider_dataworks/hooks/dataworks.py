@@ -621,10 +621,31 @@ class DataWorksHook(BaseHook):
 #: regions with a public DataWorks endpoint ``dataworks.<region>.aliyuncs.com`` (the SDK's endpoint
 #: table, 9.11.0); any other host, e.g. a VPC endpoint, goes in the connection's endpoint extra
 DATAWORKS_REGIONS = frozenset(
-    "ap-northeast-1 ap-northeast-2 ap-southeast-1 ap-southeast-3 ap-southeast-5 cn-beijing cn-beijing-finance-1 "
-    "cn-chengdu cn-hangzhou cn-hongkong cn-north-2-gov-1 cn-shanghai cn-shanghai-finance-1 cn-shenzhen "
-    "cn-shenzhen-finance-1 cn-wulanchabu cn-zhangjiakou eu-central-1 eu-west-1 me-central-1 me-east-1 "
-    "us-east-1 us-west-1".split()
+    {
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-southeast-1",
+        "ap-southeast-3",
+        "ap-southeast-5",
+        "cn-beijing",
+        "cn-beijing-finance-1",
+        "cn-chengdu",
+        "cn-hangzhou",
+        "cn-hongkong",
+        "cn-north-2-gov-1",
+        "cn-shanghai",
+        "cn-shanghai-finance-1",
+        "cn-shenzhen",
+        "cn-shenzhen-finance-1",
+        "cn-wulanchabu",
+        "cn-zhangjiakou",
+        "eu-central-1",
+        "eu-west-1",
+        "me-central-1",
+        "me-east-1",
+        "us-east-1",
+        "us-west-1",
+    }
 )
 
 
@@ -719,7 +740,7 @@ _QUERY_NAMES = {
 
 
 def _direct_call(action: str, params: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """``(Params, OpenApiRequest, RuntimeOptions)`` for ``Client.call_api``, as the SDK's generated method builds them."""
+    """``(Params, OpenApiRequest, RuntimeOptions)`` for ``Client.call_api``, built as the SDK builds them."""
     from alibabacloud_tea_openapi.utils_models import OpenApiRequest, Params
     from darabonba.runtime import RuntimeOptions
 

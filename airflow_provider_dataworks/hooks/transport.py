@@ -129,7 +129,8 @@ def _ssl_context(ca: str | None, cert: Any, tls_min_version: Any) -> ssl.SSLCont
             context.load_verify_locations(ca or certifi.where())
             if tls_min_version not in (None, "None"):
                 if str(tls_min_version) not in _TLS_VERSIONS:
-                    raise ValueError(f"tlsMinVersion must be one of {', '.join(_TLS_VERSIONS)}, got {tls_min_version!r}")
+                    allowed = ", ".join(_TLS_VERSIONS)
+                    raise ValueError(f"tlsMinVersion must be one of {allowed}, got {tls_min_version!r}")
                 context.minimum_version = _TLS_VERSIONS[str(tls_min_version)]
             if cert is not None:
                 certfile, keyfile = (

@@ -28,6 +28,7 @@ from airflow_provider_dataworks.exceptions import (
     PipelineRunTimeoutError,
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
+from airflow_provider_dataworks.hooks.poller import StatusReads, status_reads
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.progress import RunProgress, Step
 from airflow_provider_dataworks.status import PipelineRun
@@ -234,6 +235,15 @@ class PipelineRunTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
+        # The run's status comes from the process's shared poller (coalesced reads, hooks/poller.py).
+        reads = status_reads(hook, self.pipeline_run_id, self.project_id, self.poll_interval, self.next_poll_at)
+        try:
+            async for event in self._wait(hook, reads):
+                yield event
+        finally:
+            reads.close()
+
+    async def _wait(self, hook: DataWorksHook, reads: StatusReads) -> AsyncIterator[TriggerEvent]:
         progress = RunProgress(
             advance_stages=self.advance_stages,
             advance_until_stage=self.advance_until_stage,
@@ -249,7 +259,9 @@ class PipelineRunTrigger(BaseTrigger):
             # Transient errors were already retried by the hook; what reaches here spent the
             # error budget (or is permanent). Report it; never cancel the run because of it.
             try:
-                run, decision = await hook.advance_pipeline_run_async(self.pipeline_run_id, self.project_id, progress)
+                run, decision = await hook.advance_pipeline_run_async(
+                    self.pipeline_run_id, self.project_id, progress, run=await reads.read()
+                )
             except (DataWorksError, ValueError) as err:
                 yield self._event("error", f"Could not read or drive pipeline run {self.pipeline_run_id}: {err}", run)
                 return

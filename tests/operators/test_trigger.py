@@ -10,6 +10,7 @@ import time
 import pytest
 
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
+from airflow_provider_dataworks.hooks.poller import STATUS_READS_ENV
 from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger
 
 from .support import (
@@ -23,6 +24,13 @@ from .support import (
     only_event,
     rebuild,
 )
+
+
+@pytest.fixture(autouse=True, params=["coalesced", "per-run"])
+def status_reads_path(request, monkeypatch) -> str:
+    """Every trigger test runs on both read paths: the shared poller's list, and one read per run."""
+    monkeypatch.setenv(STATUS_READS_ENV, request.param)
+    return str(request.param)
 
 
 def new_run(object_id: str = NODE, **kwargs) -> str:
@@ -99,7 +107,7 @@ def test_poll_economy_reads_at_most_once_per_interval(emu, conn):
     only_event(trigger(run_id, poll_interval=interval, end_time=time.time() + duration))
     elapsed = time.monotonic() - started
 
-    reads = count_calls(emu, "GetPipelineRun")
+    reads = count_calls(emu, "GetPipelineRun") + count_calls(emu, "ListPipelineRuns")
     assert reads <= math.ceil(elapsed / interval) + 1
     assert reads >= 3
 
@@ -145,6 +153,7 @@ def test_retry_after_is_honoured(emu, conn):
 def test_errors_beyond_the_budget_end_in_an_error_event_and_never_cancel(emu, conn):
     run_id = new_run()
     emu.inject_fault(action="GetPipelineRun", kind="http_error", status=503, count=0)
+    emu.inject_fault(action="ListPipelineRuns", kind="http_error", status=503, count=0)  # coalesced path
     event = only_event(trigger(run_id, advance_stages=True, cancel_on_kill=True))
     emu.clear_faults()
 
