@@ -81,8 +81,8 @@ def install() -> bool:
             from darabonba.core import DaraCore
 
             original = DaraCore.async_do_action
-            parameters = list(inspect.signature(original).parameters)
-            if parameters != list(_EXPECTED_PARAMETERS) or not inspect.iscoroutinefunction(original):
+            if not signature_supported(original):
+                parameters = list(inspect.signature(original).parameters)
                 raise TypeError(f"unexpected signature {parameters}, expected {list(_EXPECTED_PARAMETERS)}")
         except (ImportError, AttributeError, TypeError, ValueError) as err:
             log.warning("DataWorks: the shared-session transport is unavailable (%s); using SDK threads.", err)
@@ -99,6 +99,15 @@ def install() -> bool:
         DaraCore.async_do_action = staticmethod(async_do_action)  # type: ignore[method-assign]
         _installed = True
         return True
+
+
+def signature_supported(function: Any) -> bool:
+    """Whether ``function`` is a coroutine function with exactly the parameters this wraps."""
+    try:
+        parameters = tuple(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+    return parameters == _EXPECTED_PARAMETERS and inspect.iscoroutinefunction(function)
 
 
 @contextlib.contextmanager
