@@ -22,10 +22,12 @@ the remaining pages plus the runs that were absent last time cost fewer calls th
 the unanswered waiters one by one. It remembers the verdict and re-measures every
 :data:`PROBE_EVERY` cycles. One waiter is always read per run.
 
-**Alignment.** A waiter gets a snapshot taken after it joined and after its previous read; a
-snapshot older than :func:`max_age` makes it wait for the next cycle once, after which its
-reads (every ``poll_interval``) land just after the cycles, so a finished run reaches its
-trigger within about one interval.
+**Alignment.** A trigger reads, then sleeps ``poll_interval``, then reads again. Its first read
+takes a snapshot taken after it joined and younger than :func:`max_age`, or waits for the next
+cycle; every later read takes the next snapshot after the one it had. Cycles are
+:func:`cycle_period` apart, a little more than the interval, so a trigger asks shortly *before*
+each cycle completes and gets it the moment it does: it cannot drift behind the cycles, and a
+finished run reaches its trigger within about one interval.
 
 **Lifecycle.** The poller starts with its first waiter and stops (its task cancelled) when the
 last one leaves; a trigger leaves in a ``finally``, so cancelled and killed triggers leave too.
@@ -83,8 +85,17 @@ def status_reads_mode() -> str:
 
 
 def max_age(cadence: float) -> float:
-    """How old (since it completed) a snapshot may be and still answer a read."""
+    """How old (since it completed) a snapshot may be and still answer a trigger's first read."""
     return max(1.0, 0.1 * cadence)
+
+
+def cycle_period(cadence: float) -> float:
+    """Seconds between two cycles' starts: the interval plus 2 % (at least 50 ms) of slack.
+
+    The slack is what keeps triggers ahead of the cycles: a trigger's own period is its
+    interval plus the time it takes to process a read, which the slack must exceed.
+    """
+    return cadence + max(0.05, 0.02 * cadence)
 
 
 @dataclass
@@ -189,7 +200,7 @@ class StatusPoller:
                 else:
                     # a waiter joined or left: a shorter interval may bring the cycle forward
                     if self.waiters and self.latest is not None:
-                        next_at = min(next_at, self.latest.started + self.cadence)
+                        next_at = min(next_at, self.latest.started + cycle_period(self.cadence))
                     continue
             if not self.waiters:
                 return
@@ -198,7 +209,7 @@ class StatusPoller:
             self.latest = snapshot
             await self._wake(snapshot)
             if self.waiters:
-                next_at = max(started + self.cadence, time.monotonic())
+                next_at = max(started + cycle_period(self.cadence), time.monotonic())
 
     async def _cycle(self, started: float) -> Snapshot:
         self._seq += 1
@@ -330,7 +341,7 @@ class StatusReads:
                 snapshot is not None
                 and snapshot.seq > waiter.last_seq
                 and waiter.token in snapshot.members
-                and time.monotonic() - snapshot.finished <= max_age(poller.cadence)
+                and (waiter.last_seq >= 0 or time.monotonic() - snapshot.finished <= max_age(poller.cadence))
             ):
                 waiter.last_seq = snapshot.seq
                 result = snapshot.runs[self.run_id]
