@@ -242,7 +242,7 @@ async def _client_loop(args: argparse.Namespace, plan: dict[str, Any], state: Cl
                 payload = dict(event.payload)
                 instance.event = {"run_id": run_id, "status": payload.get("status"), "wall": time.time()}
                 instance.event["finish_ms"] = _finish_ms(payload)
-                break
+                # no break: like Airflow's trigger runner, iterate until the trigger's generator ends
         except Exception as err:
             state.errors.append(repr(err))
             instance.ended = time.monotonic()

@@ -239,6 +239,7 @@ class PipelineRunTrigger(BaseTrigger):
         reads = status_reads(hook, self.pipeline_run_id, self.project_id, self.poll_interval, self.next_poll_at)
         try:
             async for event in self._wait(hook, reads):
+                reads.close()  # the one event: leave the poller now, even if the consumer stops iterating
                 yield event
         finally:
             reads.close()
