@@ -72,11 +72,20 @@ class TokenBucket:
         self.throttled_count = 0
 
     def configure(self, qps: float) -> None:
-        """Lower (never raise) the configured rate: two connections sharing a key share the lower one."""
+        """Take the configured rate of the connection read last (connections sharing a key should agree).
+
+        A lower rate applies at once; a higher one too, unless DataWorks throttled us in the last
+        10 s, in which case the rate grows back to it as after any throttling.
+        """
         with self._lock:
-            if qps < self.qps:
-                self.qps = float(qps)
-                self.rate = min(self.rate, self.qps)
+            qps = float(qps)
+            if qps == self.qps:
+                return
+            if qps < self.qps or self.clock() - self._last_decrease < 10.0:
+                self.rate = min(self.rate, qps)
+            else:
+                self.rate = qps
+            self.qps = qps
 
     def _regrow(self, now: float) -> None:
         if self.rate < self.qps and now > self._held_until:

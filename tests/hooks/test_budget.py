@@ -74,11 +74,29 @@ def test_one_budget_per_access_key_and_region_shared_by_connections(monkeypatch)
     a, b, c, d = (DataWorksHook(name) for name in ("a", "b", "c", "d"))
     budgets = [hook._budget(hook.get_settings()) for hook in (a, b, c, d)]
 
-    assert budgets[0] is budgets[1]  # same AccessKey and region: one budget, the lower rate
+    assert budgets[0] is budgets[1]  # same AccessKey and region: one budget, the rate read last
     assert budgets[0].read.qps == 4
     assert budgets[2] is not budgets[0]  # another region
     assert budgets[3] is not budgets[0]  # no AccessKey: its own, per connection
     assert budgets[2].read.qps == DEFAULT_READ_QPS and budgets[2].write.qps == DEFAULT_WRITE_QPS
+
+
+def test_a_connection_read_later_sets_the_rate_unless_recently_throttled():
+    clock = FakeClock()
+    bucket = budget.TokenBucket(3, clock=clock)
+    bucket.configure(10_000)  # e.g. a test's emulator connection after a default one
+    assert (bucket.qps, bucket.rate) == (10_000, 10_000)
+    bucket.throttled()
+    bucket.configure(5)
+    assert (bucket.qps, bucket.rate) == (5, 5)
+    bucket.throttled()  # 2.5
+    clock.now += 1
+    bucket.configure(50)
+    assert bucket.qps == 50 and bucket.rate < 50  # regrows from the throttled rate
+    clock.now += 11
+    bucket.configure(40)
+    bucket.configure(60)
+    assert bucket.rate == 60
 
 
 def test_defaults_fit_a_5_qps_edition_and_bad_values_name_the_extra():
