@@ -115,6 +115,20 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Per-request connect timeout in seconds (default 5).",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
+                    # request budget (issue 12)
+                    "read_qps": {
+                        "label": "Read calls per second",
+                        "description": "Request budget for Get/List calls of this AccessKey and region, shared by "
+                        "every task and trigger of a process (default 3). DataWorks allows 5 QPS for all APIs "
+                        "together on Basic/Standard/Professional, 50 read QPS on Enterprise.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "write_qps": {
+                        "label": "Write calls per second",
+                        "description": "Request budget for Create/Exec/Abolish calls (default 2; Enterprise allows "
+                        "20 write QPS). Throttled calls slow the budget down for a while.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
                     "console_url": _text(
                         "Console URL",
                         "Base of the DataWorks console for links; default https://dataworks.data.aliyun.com "

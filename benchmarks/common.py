@@ -174,10 +174,16 @@ class EmulatorProcess:
 
     @classmethod
     def start(
-        cls, *, tls: bool, stage_seconds: float = 0.0, cpu: str | None = SERVER_CPU, cert_dir: Path | None = None
+        cls,
+        *,
+        tls: bool,
+        stage_seconds: float = 0.0,
+        cpu: str | None = SERVER_CPU,
+        cert_dir: Path | None = None,
+        extra_args: Sequence[str] = (),
     ) -> EmulatorProcess:
         cmd = [PYTHON, "-m", "airflow_provider_dataworks.testing.emulator", "--port", "0"]
-        cmd += ["--stage-seconds", str(stage_seconds)]
+        cmd += ["--stage-seconds", str(stage_seconds), *extra_args]
         if tls:
             cmd.append("--tls")
             if cert_dir is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks import coalesced
+
 PARSE_MAX_RATIO = 0.05
 ACHIEVED_MIN_RATIO = 0.98
 LATENESS_P99_MAX_MS = 1000.0
@@ -173,6 +175,7 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
         )
     else:
         out.append(Verdict("Economy", "not measured", None))
+    out += [Verdict(*v) for v in coalesced.verdicts(results.get("coalesced") or {})]
     return out
 
 
@@ -584,6 +587,13 @@ def render(results: dict[str, Any]) -> str:
         _call_cost_intro(results.get("call_cost") or {}),
         "",
         call_cost_section(results.get("call_cost") or {}),
+        "",
+        "## 6. Coalesced status reads and the request budget",
+        "",
+        "Method: `benchmarks/coalesced.py` (its docstring). Read calls are counted by the emulator, per second,"
+        " inside the window.",
+        "",
+        coalesced.section(results.get("coalesced") or {}),
         "",
     ]
     return "\n".join(sections)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import call_cost, economy, parse_cost, report, triggerer_scale
+from benchmarks import call_cost, coalesced, economy, parse_cost, report, triggerer_scale
 from benchmarks.common import OUT, ROOT, clear_proxies, code_version, machine_info, steal_seconds
 
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
@@ -35,6 +35,7 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "call_cost": call_cost.run,
     "capacity": _capacity,
     "triggerer": triggerer_scale.run,
+    "coalesced": coalesced.run,
 }
 
 
@@ -52,6 +53,11 @@ def check_smoke(results: dict[str, Any]) -> list[str]:
             continue  # overloaded by design: its failures are a finding, not broken benchmark code
         if config["ok"] == 0 or config["trigger_error_count"]:
             problems.append(f"triggerer {config['mode']}: {config['ok']} polls, errors {config['trigger_errors']}")
+    for config in (results.get("coalesced") or {}).get("configs", []):
+        if config["trigger_error_count"] or not config["event_statuses"] or config["missed_events"]:
+            problems.append(
+                f"coalesced {config['path']}: events {config['event_statuses']}, {config['trigger_errors']}"
+            )
     for row in (results.get("call_cost") or {}).get("rows", []):
         if row["calls_per_s"]["n"] == 0 or (row["errors"] and not row["mode"].startswith("native")):
             problems.append(f"call cost {row['mode']}: no calls or errors")

@@ -242,6 +242,8 @@ def scenario_main(args: argparse.Namespace) -> None:
             ),
             AIRFLOW_HOME=str(OUT / "airflow-home"),
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            # this section compares transports per poll: every trigger reads its own run
+            AIRFLOW_PROVIDER_DATAWORKS_STATUS_READS="per-run",
         )
         env.pop("BENCH_GC_FREEZE", None)
         if config.gc_freeze:

@@ -47,7 +47,7 @@ from airflow_provider_dataworks.exceptions import (
     PipelineRunTimeoutError,
     is_transient,
 )
-from airflow_provider_dataworks.hooks import transport
+from airflow_provider_dataworks.hooks import budget, transport
 from airflow_provider_dataworks.hooks.errors import translate_sdk_error
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import ConnectionSettings, parse_choice, parse_project_id
@@ -232,16 +232,45 @@ class DataWorksHook(BaseHook):
 
     # ---------------------------------------------------------------- the I/O core
 
+    def _budget(self, settings: ConnectionSettings) -> budget.RequestBudget:
+        """This process's request budget for the connection's identity and region."""
+        key = budget.budget_key(settings.access_key_id, settings.conn_id, settings.region, settings.endpoint)
+        return budget.request_budget(key, settings.read_qps, settings.write_qps)
+
+    def _send(self, settings: ConnectionSettings, action: str, request_name: str, params: dict[str, Any]) -> Any:
+        """Make one SDK call (blocking, no budget); return the body dict or the SDK response."""
+        client = self._get_client(settings)
+        try:
+            if action in _DIRECT_JSON:
+                return client.call_api(*_direct_call(action, params))
+            return getattr(client, _snake(action))(_sdk_request(request_name, params))
+        except Exception as err:
+            raise translate_sdk_error(err, action) from err
+
+    async def _send_async(
+        self, settings: ConnectionSettings, action: str, request_name: str, params: dict[str, Any]
+    ) -> Any:
+        """Make one SDK call with its ``_async`` method over the shared-session transport (no budget)."""
+        client = self._get_client(settings)
+        with transport.shared_transport():
+            try:
+                if action in _DIRECT_JSON:
+                    return await client.call_api_async(*_direct_call(action, params))
+                return await getattr(client, _snake(action) + "_async")(_sdk_request(request_name, params))
+            except Exception as err:
+                raise translate_sdk_error(err, action) from err
+
     def _invoke(
         self, settings: ConnectionSettings, action: str, request_name: str, params: dict[str, Any]
     ) -> dict[str, Any]:
-        """Make one SDK call (blocking) and return the response body as a PascalCase dict."""
-        method = getattr(self._get_client(settings), _snake(action))
+        """Take a slot from the request budget, make one call (blocking), return the body as a PascalCase dict."""
+        spend = self._budget(settings)
+        spend.acquire(action)
         try:
-            response = method(_sdk_request(request_name, params))
-        except Exception as err:
-            raise translate_sdk_error(err, action) from err
-        return _response_body(action, response)
+            return _response_body(action, self._send(settings, action, request_name, params))
+        except DataWorksThrottlingError as err:
+            spend.throttled(action, err.retry_after)
+            raise
 
     def _prepare_async(self, settings: ConnectionSettings) -> None:
         """Build the client and pick the async transport (blocking: runs on the SDK thread pool)."""
@@ -251,14 +280,19 @@ class DataWorksHook(BaseHook):
     async def _invoke_async(
         self, settings: ConnectionSettings, action: str, request_name: str, params: dict[str, Any]
     ) -> dict[str, Any]:
-        """Make one SDK call with its ``_async`` method over the shared-session transport."""
-        method = getattr(self._get_client(settings), _snake(action) + "_async")
-        with transport.shared_transport():
-            try:
-                response = await method(_sdk_request(request_name, params))
-            except Exception as err:
-                raise translate_sdk_error(err, action) from err
-        return _response_body(action, response)
+        """Wait for a budget slot on the loop, then make one call on the chosen async transport."""
+        spend = self._budget(settings)
+        await spend.acquire_async(action)
+        try:
+            if self._shared_transport:
+                response = await self._send_async(settings, action, request_name, params)
+            else:
+                send = functools.partial(self._send, settings, action, request_name, params)
+                response = await asyncio.get_running_loop().run_in_executor(sdk_executor(), send)
+            return _response_body(action, response)
+        except DataWorksThrottlingError as err:
+            spend.throttled(action, err.retry_after)
+            raise
 
     def _call(self, action: str, request_name: str, *, create: bool = False, **params: Any) -> dict[str, Any]:
         settings = self.get_settings()
@@ -276,12 +310,9 @@ class DataWorksHook(BaseHook):
         if self._client is None:
             # The first client of a process imports the SDK (~0.5 s): never on the event loop.
             await loop.run_in_executor(sdk_executor(), self._prepare_async, settings)
-        invoke = functools.partial(self._invoke, settings, action, request_name, params)
 
         async def attempt() -> dict[str, Any]:
-            if self._shared_transport:
-                return await self._invoke_async(settings, action, request_name, params)
-            return await loop.run_in_executor(sdk_executor(), invoke)
+            return await self._invoke_async(settings, action, request_name, params)
 
         retrying = self.retry_policy.async_retrying(_create_may_retry if create else is_transient)
         try:
@@ -629,14 +660,53 @@ def _record_exec(progress: RunProgress, stage: Stage, started: bool) -> None:
         progress.not_started(stage)
 
 
+#: regions with a public DataWorks endpoint ``dataworks.<region>.aliyuncs.com`` (the SDK's endpoint
+#: table, 9.11.0); any other host, e.g. a VPC endpoint, goes in the connection's endpoint extra
+DATAWORKS_REGIONS = frozenset(
+    {
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-southeast-1",
+        "ap-southeast-3",
+        "ap-southeast-5",
+        "cn-beijing",
+        "cn-beijing-finance-1",
+        "cn-chengdu",
+        "cn-hangzhou",
+        "cn-hongkong",
+        "cn-north-2-gov-1",
+        "cn-shanghai",
+        "cn-shanghai-finance-1",
+        "cn-shenzhen",
+        "cn-shenzhen-finance-1",
+        "cn-wulanchabu",
+        "cn-zhangjiakou",
+        "eu-central-1",
+        "eu-west-1",
+        "me-central-1",
+        "me-east-1",
+        "us-east-1",
+        "us-west-1",
+    }
+)
+
+
 def build_sdk_client(settings: ConnectionSettings) -> Any:
     """Build the SDK client for ``settings`` (imports the SDK; blocking)."""
     from alibabacloud_dataworks_public20240518.client import Client
     from alibabacloud_tea_openapi.utils_models import Config
 
+    endpoint = settings.endpoint
+    if not endpoint:
+        if settings.region not in DATAWORKS_REGIONS:
+            raise ValueError(
+                f"Connection {settings.conn_id!r}: region {settings.region!r} has no known DataWorks endpoint. "
+                "Check the region ID (e.g. cn-hangzhou, ap-southeast-1) or set the endpoint extra."
+            )
+        endpoint = f"dataworks.{settings.region}.aliyuncs.com"
     options: dict[str, Any] = {
         "region_id": settings.region,
-        "endpoint": settings.endpoint,
+        "endpoint": endpoint,
         "protocol": settings.protocol,
         "user_agent": USER_AGENT,
         "ca": settings.ca,
@@ -654,13 +724,6 @@ def build_sdk_client(settings: ConnectionSettings) -> Any:
         client = Client(Config(**{key: value for key, value in options.items() if value is not None}))
     except Exception as err:
         raise ValueError(f"Connection {settings.conn_id!r}: could not configure the DataWorks client: {err}") from None
-    endpoint = str(getattr(client, "_endpoint", "") or "")
-    if not settings.endpoint and endpoint.startswith("dataworks-public."):
-        # The SDK's fallback host for a region it has no endpoint for; it does not exist.
-        raise ValueError(
-            f"Connection {settings.conn_id!r}: region {settings.region!r} has no known DataWorks endpoint. "
-            "Check the region ID (e.g. cn-hangzhou, ap-southeast-1) or set the endpoint extra."
-        )
     return client
 
 
@@ -678,9 +741,47 @@ def _sdk_request(request_name: str, params: dict[str, Any]) -> Any:
     return getattr(models, request_name)(**{key: value for key, value in params.items() if value is not None})
 
 
+#: reads made through the client's public ``call_api``: the JSON body comes back as a dict and is
+#: parsed straight into PipelineRun records, without the SDK's response models (per-poll garbage)
+_DIRECT_JSON = ("GetPipelineRun", "ListPipelineRuns")
+#: snake_case request fields -> the API's query parameter names
+_QUERY_NAMES = {
+    "project_id": "ProjectId",
+    "id": "Id",
+    "object_id": "ObjectId",
+    "status": "Status",
+    "creator": "Creator",
+    "page_number": "PageNumber",
+    "page_size": "PageSize",
+}
+
+
+def _direct_call(action: str, params: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """``(Params, OpenApiRequest, RuntimeOptions)`` for ``Client.call_api``, built as the SDK builds them."""
+    from alibabacloud_tea_openapi.utils_models import OpenApiRequest, Params
+    from darabonba.runtime import RuntimeOptions
+
+    query = {_QUERY_NAMES[name]: str(value) for name, value in params.items() if value is not None}
+    api = Params(
+        action=action,
+        version="2024-05-18",
+        protocol="HTTPS",
+        pathname="/",
+        method="GET",
+        auth_type="AK",
+        style="RPC",
+        req_body_type="formData",
+        body_type="json",
+    )
+    return api, OpenApiRequest(query=query), RuntimeOptions()
+
+
 def _response_body(action: str, response: Any) -> dict[str, Any]:
-    """Return an SDK response's body as the PascalCase dict DataWorks sent."""
-    body: dict[str, Any] = response.body.to_map() if response.body is not None else {}
+    """Return a response's body as the PascalCase dict DataWorks sent (``call_api`` gives a dict already)."""
+    if isinstance(response, dict):
+        body: dict[str, Any] = response.get("body") or {}
+    else:
+        body = response.body.to_map() if response.body is not None else {}
     log.debug("DataWorks %s answered, RequestId %s", action, body.get("RequestId"))
     return body
 

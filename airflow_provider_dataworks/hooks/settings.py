@@ -49,6 +49,28 @@ def _seconds(extra: Mapping[str, Any], name: str) -> float | None:
     return value
 
 
+# ---- request budget (issue 12): connection extras read_qps / write_qps ----
+#: Defaults that fit the Basic/Standard/Professional editions' 5 QPS for all APIs together.
+DEFAULT_READ_QPS = 3.0
+DEFAULT_WRITE_QPS = 2.0
+
+
+def _qps(extra: Mapping[str, Any], name: str, default: float) -> float:
+    raw = extra.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"Connection extra {name!r} must be a number of calls per second, got {raw!r}.") from None
+    if not value > 0:
+        raise ValueError(f"Connection extra {name!r} must be greater than 0 calls per second, got {raw!r}.")
+    return value
+
+
+# ---- end request budget ----
+
+
 def parse_project_id(value: Any, field_name: str = "project_id") -> int:
     """Return a workspace ID as a positive int, or raise naming ``field_name``."""
     if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
@@ -101,6 +123,8 @@ class ConnectionSettings:
     connect_timeout: float | None = None
     project_id: int | None = None
     console_url: str = DEFAULT_CONSOLE_URL
+    read_qps: float = DEFAULT_READ_QPS
+    write_qps: float = DEFAULT_WRITE_QPS
 
     @classmethod
     def from_connection_fields(
@@ -216,6 +240,8 @@ class ConnectionSettings:
             connect_timeout=_seconds(extra, "connect_timeout"),
             project_id=project_id,
             console_url=(_clean(extra.get("console_url")) or DEFAULT_CONSOLE_URL).rstrip("/"),
+            read_qps=_qps(extra, "read_qps", DEFAULT_READ_QPS),
+            write_qps=_qps(extra, "write_qps", DEFAULT_WRITE_QPS),
         )
 
     @property

@@ -48,6 +48,16 @@ _KEEPALIVE_SECONDS = 75.0
 #: connections per event loop and TLS setting; more concurrent calls wait for a free one
 _MAX_CONNECTIONS = 64
 
+#: the exact parameters of ``DaraCore.async_do_action`` this wraps (darabonba-core 1.0.x)
+_EXPECTED_PARAMETERS = ("request", "runtime_option")
+#: ``tlsMinVersion`` runtime values -> ssl versions (what the SDK accepts)
+_TLS_VERSIONS = {
+    "TLSv1": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
+
 _active: ContextVar[bool] = ContextVar("airflow_provider_dataworks_shared_transport", default=False)
 _install_lock = threading.Lock()
 _installed: bool | None = None
@@ -71,23 +81,33 @@ def install() -> bool:
             from darabonba.core import DaraCore
 
             original = DaraCore.async_do_action
-            parameters = list(inspect.signature(original).parameters)
-            if parameters[:2] != ["request", "runtime_option"] or not inspect.iscoroutinefunction(original):
-                raise TypeError(f"unexpected signature {parameters}")
+            if not signature_supported(original):
+                parameters = list(inspect.signature(original).parameters)
+                raise TypeError(f"unexpected signature {parameters}, expected {list(_EXPECTED_PARAMETERS)}")
         except (ImportError, AttributeError, TypeError, ValueError) as err:
             log.warning("DataWorks: the shared-session transport is unavailable (%s); using SDK threads.", err)
             _installed = False
             return False
 
-        async def async_do_action(request: Any, runtime_option: Any = None) -> Any:
-            if not _active.get():
-                return await original(request, runtime_option)
+        async def async_do_action(request: Any, runtime_option: Any = None, *args: Any, **kwargs: Any) -> Any:
+            # Anything this wrapper does not know (a future argument) goes to the original untouched.
+            if not _active.get() or args or kwargs:
+                return await original(request, runtime_option, *args, **kwargs)
             return await _send(request, runtime_option or {})
 
         _original = original
         DaraCore.async_do_action = staticmethod(async_do_action)  # type: ignore[method-assign]
         _installed = True
         return True
+
+
+def signature_supported(function: Any) -> bool:
+    """Whether ``function`` is a coroutine function with exactly the parameters this wraps."""
+    try:
+        parameters = tuple(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+    return parameters == _EXPECTED_PARAMETERS and inspect.iscoroutinefunction(function)
 
 
 @contextlib.contextmanager
@@ -113,11 +133,14 @@ def _ssl_context(ca: str | None, cert: Any, tls_min_version: Any) -> ssl.SSLCont
         context = _ssl_contexts.get(key)
         if context is None:
             import certifi
-            from darabonba.core import DaraCore
 
             context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
             context.load_verify_locations(ca or certifi.where())
-            DaraCore._set_tls_minimum_version(context, tls_min_version)
+            if tls_min_version not in (None, "None"):
+                if str(tls_min_version) not in _TLS_VERSIONS:
+                    allowed = ", ".join(_TLS_VERSIONS)
+                    raise ValueError(f"tlsMinVersion must be one of {allowed}, got {tls_min_version!r}")
+                context.minimum_version = _TLS_VERSIONS[str(tls_min_version)]
             if cert is not None:
                 certfile, keyfile = (
                     (cert[0], cert[1] if len(cert) > 1 else None) if isinstance(cert, (list, tuple)) else (cert, None)

@@ -24,6 +24,7 @@ from . import errors
 from .auth import DEFAULT_ACCOUNT_ID, Credential
 from .core import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_INIT_SECONDS, EmulatorCore, Settings
 from .faults import HTTP_ERROR, Fault
+from .quota import UNLIMITED_QPS
 from .runtime import Listener, start_listener
 from .seed import SeedSource, load_seed
 from .server import CONTROL_ROUTES
@@ -148,6 +149,8 @@ class DataWorksEmulator:
     :param clock: epoch-seconds clock of the emulator (tests may pass a fake one).
     :param init_seconds: how long a new run reports ``Init`` (run and stages) before its first
         stage starts.
+    :param read_qps: enforce a read quota (``429 Throttling.User`` above it); ``None``: none.
+    :param write_qps: enforce a write quota likewise.
     """
 
     def __init__(
@@ -165,6 +168,8 @@ class DataWorksEmulator:
         object_not_found_code: str = errors.OBJECT_NOT_FOUND_CODE,
         clock: Callable[[], float] = time.time,
         init_seconds: float = DEFAULT_INIT_SECONDS,
+        read_qps: float | None = None,
+        write_qps: float | None = None,
     ) -> None:
         self.stage_seconds = stage_seconds
         self.init_seconds = init_seconds
@@ -178,6 +183,8 @@ class DataWorksEmulator:
         self.cert_dir = None if cert_dir is None else str(cert_dir)
         self.object_not_found_code = object_not_found_code
         self.clock = clock
+        self.read_qps = read_qps
+        self.write_qps = write_qps
         self._backend: _InProcess | _Remote | None = None
         self._info: dict[str, Any] = {}
 
@@ -204,6 +211,8 @@ class DataWorksEmulator:
             stage_seconds=self.stage_seconds,
             object_not_found_code=self.object_not_found_code,
             init_seconds=self.init_seconds,
+            read_qps=self.read_qps,
+            write_qps=self.write_qps,
         )
         backend = _InProcess(EmulatorCore(settings, self.clock), self.host, self.port, self.tls, self.cert_dir)
         backend.start()
@@ -241,6 +250,8 @@ class DataWorksEmulator:
             self.stage_seconds = float(self._info.get("stage_seconds", self.stage_seconds))
             self.init_seconds = float(self._info.get("init_seconds", self.init_seconds))
             self.tls = self._info.get("protocol") == "https"
+            quota = self._info.get("quota") or {}
+            self.read_qps, self.write_qps = quota.get("read_qps"), quota.get("write_qps")
 
     # --- where to connect ---------------------------------------------------------------------------
 
@@ -270,8 +281,12 @@ class DataWorksEmulator:
 
         :param project_id: stored as the ``project_id`` extra; ``None`` leaves it out.
         :param extra: more extras (``region`` overrides ``cn-hangzhou``); a ``None`` value removes one.
+            Unless the emulator enforces a quota, ``read_qps``/``write_qps`` are set high (the
+            client's request budget then never slows a test down).
         """
         params: dict[str, Any] = {"endpoint": self.endpoint, "protocol": self.protocol, "region": "cn-hangzhou"}
+        if self.read_qps is None and self.write_qps is None:
+            params.update(read_qps=UNLIMITED_QPS, write_qps=UNLIMITED_QPS)
         if project_id is not None:
             params["project_id"] = project_id
         if self.ca_path:
@@ -443,6 +458,16 @@ class DataWorksEmulator:
         """Change how long runs created from now on report ``Init``."""
         self._control("settings", {"init_seconds": seconds})
         self.init_seconds = seconds
+
+    def set_quota(self, read_qps: float | None = None, write_qps: float | None = None) -> None:
+        """Enforce (or, with ``None``, lift) a read and a write quota from now on."""
+        self._control("quota", {"read_qps": read_qps, "write_qps": write_qps})
+        self.read_qps, self.write_qps = read_qps, write_qps
+
+    def quota_counts(self) -> list[dict[str, int]]:
+        """Reads and writes admitted and calls throttled, per second of the emulator's clock."""
+        counts: list[dict[str, int]] = self._control("quota_counts")
+        return counts
 
     def reset(self) -> None:
         """Return to the seed: no runs, seed objects, no faults, empty call log, initial settings."""

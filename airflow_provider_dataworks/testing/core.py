@@ -17,6 +17,7 @@ from typing import Any
 from . import errors, sts
 from .auth import Authenticator, Credential
 from .faults import Fault, FaultQueue
+from .quota import Quota
 from .seed import seed_credentials
 from .state import DwObject, EmulatorState, Run, to_ms
 
@@ -44,6 +45,9 @@ class Settings:
     stage_seconds: float = 1.0
     object_not_found_code: str = errors.OBJECT_NOT_FOUND_CODE
     init_seconds: float = DEFAULT_INIT_SECONDS
+    #: enforced API quota (None: unlimited), see :mod:`.quota`
+    read_qps: float | None = None
+    write_qps: float | None = None
 
 
 def run_record(run: Run) -> dict[str, Any]:
@@ -111,6 +115,7 @@ class EmulatorCore:
         self.auth = Authenticator(clock=clock)
         self.faults = FaultQueue()
         self.sts = sts.StsService()
+        self.quota = Quota(settings.read_qps, settings.write_qps)
         # Tuples, not dicts: under benchmark load the log holds 100k entries.
         self.calls: deque[tuple[str, int, str | None, float, str, str | None]] = deque(maxlen=CALL_LOG_SIZE)
         self.call_counts: Counter[str] = Counter()
@@ -143,7 +148,12 @@ class EmulatorCore:
         raise ValueError(f"unknown control operation {operation!r}")
 
     def _op_info(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return {**self.info, "stage_seconds": self.state.stage_seconds, "init_seconds": self.state.init_seconds}
+        return {
+            **self.info,
+            "stage_seconds": self.state.stage_seconds,
+            "init_seconds": self.state.init_seconds,
+            "quota": self.quota.to_json(),
+        }
 
     def _op_runs(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         object_id = payload.get("object_id")
@@ -218,6 +228,13 @@ class EmulatorCore:
             self.state.init_seconds = seconds
         return {"stage_seconds": self.state.stage_seconds, "init_seconds": self.state.init_seconds}
 
+    def _op_quota(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        self.quota.configure(payload)
+        return self.quota.to_json()
+
+    def _op_quota_counts(self, payload: Mapping[str, Any]) -> list[dict[str, int]]:
+        return self.quota.per_second()
+
     def _op_reset(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         self.state.reset()
         self.state.stage_seconds = self.settings.stage_seconds
@@ -226,5 +243,6 @@ class EmulatorCore:
         self.faults.clear()
         self.calls.clear()
         self.call_counts.clear()
+        self.quota = Quota(self.settings.read_qps, self.settings.write_qps)
         self._load_credentials()
         return {"ok": True}

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_INIT_SECONDS,
         help="how long a new run reports Init before its first stage starts (default: %(default)s)",
     )
+    parser.add_argument("--read-qps", type=float, help="answer 429 Throttling.User above this many reads a second")
+    parser.add_argument("--write-qps", type=float, help="answer 429 Throttling.User above this many writes a second")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a throw-away CA")
     parser.add_argument("--cert-dir", help="where to write ca.pem and the server certificate (with --tls)")
     return parser
@@ -55,6 +57,8 @@ async def serve(args: argparse.Namespace) -> None:
         credentials=[Credential(args.access_key_id, args.access_key_secret, account_id=args.account_id)],
         stage_seconds=args.stage_seconds,
         init_seconds=args.init_seconds,
+        read_qps=args.read_qps,
+        write_qps=args.write_qps,
     )
     listener = await start_listener(EmulatorCore(settings), args.host, args.port, args.tls, args.cert_dir)
     stop = asyncio.Event()

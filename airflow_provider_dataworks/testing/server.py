@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import errors, faults, sts
+from . import errors, faults, quota, sts
 from .actions import ACTIONS, Call
 from .auth import SignedRequest
 from .core import EmulatorCore
@@ -87,6 +87,11 @@ async def handle_api(request: web.Request) -> web.StreamResponse:
     headers = _header_values(request)
     action = (headers.get("x-acs-action") or [""])[0] or request.query.get("Action", "")
 
+    # STS is another service with its own limits: the DataWorks quota counts DataWorks actions only.
+    if action not in sts.ACTIONS and not core.quota.admit(action, now := core.clock()):
+        retry_after = {"x-acs-retry-after": str(quota.Quota.retry_after_ms(now))}
+        error = ApiError(429, quota.THROTTLING_CODE, quota.THROTTLING_MESSAGE, retry_after)
+        return _error_response(core, error, action, request_id, request.host, None)
     fault = core.faults.take(action)
     fault_kind = fault.kind if fault else None
     if fault is not None:
@@ -189,6 +194,8 @@ CONTROL_ROUTES: dict[str, tuple[str, str]] = {
     "add_credential": ("POST", "/_emulator/credentials"),
     "settings": ("POST", "/_emulator/settings"),
     **sts.CONTROL_ROUTES,
+    "quota": ("POST", "/_emulator/quota"),
+    "quota_counts": ("GET", "/_emulator/quota"),
 }
 
 

@@ -29,6 +29,7 @@ from airflow_provider_dataworks.exceptions import (
     PipelineRunTimeoutError,
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
+from airflow_provider_dataworks.hooks.poller import StatusReads, status_reads
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.progress import RunProgress, Step
 from airflow_provider_dataworks.status import PipelineRun
@@ -249,6 +250,15 @@ class PipelineRunTrigger(BaseTrigger):
     async def _wait(self) -> TriggerEvent:
         """Poll (and drive) the run until there is an event to report; return it."""
         hook = self._hook()
+        # The run's status comes from the process's shared poller (coalesced reads, hooks/poller.py);
+        # the trigger leaves it as soon as it has its event, or when it is cancelled.
+        reads = status_reads(hook, self.pipeline_run_id, self.project_id, self.poll_interval, self.next_poll_at)
+        try:
+            return await self._poll(hook, reads)
+        finally:
+            reads.close()
+
+    async def _poll(self, hook: DataWorksHook, reads: StatusReads) -> TriggerEvent:
         progress = RunProgress(
             advance_stages=self.advance_stages,
             advance_until_stage=self.advance_until_stage,
@@ -264,7 +274,9 @@ class PipelineRunTrigger(BaseTrigger):
             # Transient errors were already retried by the hook; what reaches here spent the
             # error budget (or is permanent). Report it; never cancel the run because of it.
             try:
-                run, decision = await hook.advance_pipeline_run_async(self.pipeline_run_id, self.project_id, progress)
+                run, decision = await hook.advance_pipeline_run_async(
+                    self.pipeline_run_id, self.project_id, progress, run=await reads.read()
+                )
             except (DataWorksError, ValueError) as err:
                 return self._event("error", f"Could not read or drive pipeline run {self.pipeline_run_id}: {err}", run)
             if decision.step is Step.SUCCEED:

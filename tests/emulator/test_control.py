@@ -46,6 +46,9 @@ def test_connection_uri_round_trips_through_airflow(emu: DataWorksEmulator) -> N
             "region": "cn-hangzhou",
             "project_id": 10000,  # Airflow 3 reads numeric query values as numbers
             "poll_interval": 5,
+            # no quota enforced: the client's request budget is set out of the way
+            "read_qps": 10_000,
+            "write_qps": 10_000,
         }
     without_project = Connection(conn_id="dw2", uri=emu.connection_uri(project_id=None, region="ap-southeast-1"))
     assert "project_id" not in without_project.extra_dejson

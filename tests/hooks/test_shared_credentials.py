@@ -47,6 +47,9 @@ def role_uri(emu, login: str | None = None, password: str | None = None, **extra
             "auth_type": "ram_role_arn",
             "role_arn": ROLE_ARN,
             "sts_endpoint": emu.sts_endpoint,
+            # as connection_uri() does: the client's request budget must not stretch these counts over time
+            "read_qps": 10_000,
+            "write_qps": 10_000,
             **extra,
         }
     )

@@ -76,6 +76,7 @@ def test_the_trigger_gets_json_primitives_and_an_absolute_deadline(emu, conn, ta
 
 
 def test_the_first_stage_starts_before_deferring_and_is_not_executed_again(emu, conn, task_instance):
+    emu.set_init_seconds(0)  # the run is Running at once: the check before deferring executes PROD_CHECK
     op = deferrable(object_id=NODE, poll_interval=0.2)()
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(task_instance.context())
@@ -96,6 +97,7 @@ def test_the_first_stage_starts_before_deferring_and_is_not_executed_again(emu, 
 
 
 def test_a_run_that_already_finished_is_not_deferred(emu, conn, task_instance):
+    emu.set_init_seconds(0)  # no Init phase: the first status check already sees the end
     # Auto mode with instant stages: the run is Success at the first status check
     op = deferrable(object_id=NODE, run_mode="Auto", advance_stages=False)()
     result = op.execute(task_instance.context())  # no TaskDeferred
@@ -105,6 +107,7 @@ def test_a_run_that_already_finished_is_not_deferred(emu, conn, task_instance):
 
 
 def test_a_run_that_already_failed_fails_without_deferring(emu, conn, task_instance):
+    emu.set_init_seconds(0)  # no Init phase: the first status check already sees the end
     op = deferrable(object_id=FAILING_NODE, run_mode="Auto", advance_stages=False)()
     with pytest.raises(PipelineRunFailedError, match="PROD_CHECK"):
         op.execute(task_instance.context())

@@ -89,7 +89,7 @@ def test_a_deferral_airflow_timed_out_itself_ends_like_our_timeout(emu, conn, wi
     task = make(deferrable=True, execution_timeout=timedelta(hours=1), cancel_on_timeout=cancel_on_timeout)
     with pytest.raises(TaskDeferred):
         task().execute(context)
-    assert status_of_only_run(emu) == "Running"
+    assert status_of_only_run(emu) in ("Init", "Running")
 
     # Airflow 2.x: check_trigger_timeouts sends the task back with next_method="__fail__" and drops our kwargs
     with pytest.raises(PipelineRunTimeoutError, match="timed the deferred wait out") as raised:
@@ -100,7 +100,7 @@ def test_a_deferral_airflow_timed_out_itself_ends_like_our_timeout(emu, conn, wi
         assert status_of_only_run(emu) in ABOLISHED
     else:
         assert "left running" in str(raised.value)
-        assert status_of_only_run(emu) == "Running"
+        assert status_of_only_run(emu) in ("Init", "Running")
     assert count_calls(emu, "CreatePipelineRun") == 1
 
 

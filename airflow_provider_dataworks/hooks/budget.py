@@ -1,0 +1,174 @@
+"""The request budget: how many DataWorks calls a process may make per second.
+
+DataWorks limits OpenAPI calls per Alibaba Cloud account (and its RAM users) and region: the
+Basic edition 5 QPS for all APIs together (Standard and Professional most likely the same),
+Enterprise 50 read and 20 write QPS. Calls over the limit are answered ``429 Throttling.*``;
+retrying them spends calls (Basic also counts them against its daily cap) and time.
+
+So every call the hook makes first takes a slot from its :class:`RequestBudget`: one per
+process and (AccessKey ID, or the connection when it has none; region), with one bucket for
+reads (``Get*``/``List*``) and one for writes (everything else), shared by every hook, task
+and trigger of the process, threads and event loops alike. A bucket spaces calls
+``1 / rate`` apart (no bursts: a burst is what lands several calls in one second of the
+server's window), at :data:`HEADROOM` of the configured rate so that network jitter cannot
+push one more call into a server-side second.
+
+A throttled answer halves the bucket's rate (at most once a second) and holds it until the
+``x-acs-retry-after`` hint, when DataWorks sends one; the rate then grows back by a tenth of
+the configured rate each second (additive increase, multiplicative decrease).
+
+Hand-written because no library fits: the limiters on PyPI are either asyncio-only or
+thread-only, and none shrinks its rate on a server's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: fraction of the configured rate actually used (jitter margin against a per-second window)
+HEADROOM = 0.9
+#: a throttled bucket's rate never drops below this fraction of the configured one
+MIN_RATE_FRACTION = 0.05
+#: the rate regained per second without throttling, as a fraction of the configured one
+RECOVERY_PER_SECOND = 0.1
+#: ceiling on an ``x-acs-retry-after`` hint we honour, seconds
+MAX_HOLD_SECONDS = 60.0
+
+READ = "read"
+WRITE = "write"
+
+
+def kind_of(action: str) -> str:
+    """``read`` for ``Get*``/``List*`` actions, ``write`` for the rest."""
+    return READ if action.startswith(("Get", "List")) else WRITE
+
+
+class TokenBucket:
+    """Space calls ``1 / rate`` apart; shrink the rate when throttled, regrow it slowly.
+
+    Thread-safe; callers reserve a start time and sleep until it (``time.sleep`` or
+    ``asyncio.sleep``), so no lock is ever held while waiting.
+
+    :param qps: the configured calls per second.
+    :param clock: a monotonic clock in seconds.
+    """
+
+    def __init__(self, qps: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not qps > 0:
+            raise ValueError(f"qps must be greater than 0, got {qps!r}")
+        self.qps = float(qps)
+        self.rate = self.qps
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._next_free = 0.0
+        self._held_until = 0.0
+        self._last_decrease = float("-inf")
+        self._last_update = clock()
+        self.throttled_count = 0
+
+    def configure(self, qps: float) -> None:
+        """Take the configured rate of the connection read last (connections sharing a key should agree).
+
+        A lower rate applies at once; a higher one too, unless DataWorks throttled us in the last
+        10 s, in which case the rate grows back to it as after any throttling.
+        """
+        with self._lock:
+            qps = float(qps)
+            if qps == self.qps:
+                return
+            if qps < self.qps or self.clock() - self._last_decrease < 10.0:
+                self.rate = min(self.rate, qps)
+            else:
+                self.rate = qps
+            self.qps = qps
+
+    def _regrow(self, now: float) -> None:
+        if self.rate < self.qps and now > self._held_until:
+            self.rate = min(self.qps, self.rate + self.qps * RECOVERY_PER_SECOND * (now - self._last_update))
+        self._last_update = now
+
+    def reserve(self) -> float:
+        """Take the next slot; return how many seconds to wait before making the call."""
+        with self._lock:
+            now = self.clock()
+            self._regrow(now)
+            start = max(now, self._next_free, self._held_until)
+            self._next_free = start + 1.0 / (self.rate * HEADROOM)
+            return start - now
+
+    def throttled(self, retry_after: float | None = None) -> None:
+        """DataWorks throttled a call: halve the rate (once a second at most), honour the hint."""
+        with self._lock:
+            now = self.clock()
+            self._regrow(now)
+            self.throttled_count += 1
+            if now - self._last_decrease >= 1.0:
+                self.rate = max(self.qps * MIN_RATE_FRACTION, self.rate / 2)
+                self._last_decrease = now
+            hold = min(retry_after, MAX_HOLD_SECONDS) if retry_after and retry_after > 0 else 1.0 / self.rate
+            self._held_until = max(self._held_until, now + hold)
+            self._next_free = max(self._next_free, self._held_until)
+
+
+@dataclass
+class RequestBudget:
+    """The read and the write bucket of one (identity, region)."""
+
+    read: TokenBucket
+    write: TokenBucket
+
+    def bucket(self, action: str) -> TokenBucket:
+        return self.read if kind_of(action) == READ else self.write
+
+    def acquire(self, action: str) -> None:
+        """Wait (blocking) for a slot for ``action``."""
+        delay = self.bucket(action).reserve()
+        if delay > 0:
+            time.sleep(delay)
+
+    async def acquire_async(self, action: str) -> None:
+        """Wait (on the event loop) for a slot for ``action``."""
+        delay = self.bucket(action).reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def throttled(self, action: str, retry_after: float | None = None) -> None:
+        self.bucket(action).throttled(retry_after)
+
+
+_budgets: dict[tuple[str, str], RequestBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def budget_key(access_key_id: str | None, conn_id: str, region: str | None, endpoint: str | None) -> tuple[str, str]:
+    """(AccessKey ID, or the connection when there is none; region, or the endpoint when there is none)."""
+    identity = f"ak:{access_key_id}" if access_key_id else f"conn:{conn_id}"
+    return identity, region or endpoint or ""
+
+
+def request_budget(key: tuple[str, str], read_qps: float, write_qps: float) -> RequestBudget:
+    """Return the process's budget for ``key`` (created on first use; later callers share it)."""
+    with _budgets_lock:
+        budget = _budgets.get(key)
+        if budget is None:
+            budget = _budgets[key] = RequestBudget(TokenBucket(read_qps), TokenBucket(write_qps))
+        else:
+            budget.read.configure(read_qps)
+            budget.write.configure(write_qps)
+        return budget
+
+
+def reset_budgets() -> None:
+    """Forget every budget (a forked child starts with its own; tests start clean)."""
+    global _budgets_lock
+    _budgets.clear()
+    _budgets_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=reset_budgets)

@@ -1,0 +1,410 @@
+"""Coalesced status reads: the triggers of one process share one poller per connection and workspace.
+
+Why: every wait used to cost one ``GetPipelineRun`` per poll, so at a 10 s interval 50 waits
+fill a 5-QPS account. ``ListPipelineRuns(Status=Running)`` returns up to 100 runs per page,
+each with its full ``Stages[]``: one read answers a hundred waits.
+
+How: a trigger asks :func:`status_reads` for a :class:`StatusReads` when it starts and calls
+:meth:`StatusReads.read` where it used to call ``get_pipeline_run_async``; it gets its run
+"as of this interval". Behind it, one :class:`StatusPoller` per event loop, connection,
+region and workspace runs one *cycle* per interval (the shortest poll interval of its
+waiters) while it has waiters:
+
+* **coalesced**: it lists ``Status=Running`` page by page (100 a page) and hands each waiter
+  its run; a waited run absent from the list (finished, or still ``Init``) gets one
+  ``GetPipelineRun``;
+* **per run**: one ``GetPipelineRun`` per waiter, as before.
+
+**The cheaper path, by counting calls.** Listing costs one call per page of *all* running
+runs of the workspace plus one per absent run; per-run reads cost one per waiter. After the
+first page the poller knows ``TotalCount``, hence the pages, and continues listing only when
+the remaining pages plus the runs that were absent last time cost fewer calls than reading
+the unanswered waiters one by one. It remembers the verdict and re-measures every
+:data:`PROBE_EVERY` cycles. One waiter is always read per run.
+
+**Alignment.** A trigger reads, then sleeps ``poll_interval``, then reads again. Its first read
+takes a snapshot taken after it joined and younger than :func:`max_age`, or waits for the next
+cycle; every later read takes the next snapshot after the one it had. Cycles are
+:func:`cycle_period` apart, a little more than the interval, so a trigger asks shortly *before*
+each cycle completes and gets it the moment it does: it cannot drift behind the cycles, and a
+finished run reaches its trigger within about one interval.
+
+**Lifecycle.** The poller starts with its first waiter and stops (its task cancelled) when the
+last one leaves; a trigger leaves in a ``finally``, so cancelled and killed triggers leave too.
+A failed list call makes that cycle read per run: no trigger fails because of it. Per-run
+reads use the waiter's own hook (its retry policy); an error there reaches that trigger
+only, exactly as before.
+
+Outside the triggerer nothing changes: ``dag.test()`` runs one trigger (one waiter: per-run
+reads), and the sensor's poke and the blocking wait call the hook directly.
+
+``AIRFLOW_PROVIDER_DATAWORKS_STATUS_READS``: ``auto`` (default, as above), ``coalesced``
+(always list, even for one waiter: for tests) or ``per-run`` (no poller: each trigger reads
+its own run, the behaviour before coalescing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import os
+import time
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_dataworks.exceptions import DataWorksError
+from airflow_provider_dataworks.status import PipelineRun, PipelineRunStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
+
+log = logging.getLogger(__name__)
+
+STATUS_READS_ENV = "AIRFLOW_PROVIDER_DATAWORKS_STATUS_READS"
+STATUS_READS_MODES = ("auto", "coalesced", "per-run")
+#: ListPipelineRuns page size (the API's maximum)
+PAGE_SIZE = 100
+#: in per-run mode, list again after this many cycles to re-measure the workspace
+PROBE_EVERY = 10
+#: concurrent GetPipelineRun calls of one cycle (the request budget paces them anyway)
+GET_CONCURRENCY = 32
+#: waiters woken per event-loop step when a snapshot is ready (keeps the loop responsive)
+WAKE_BATCH = 256
+
+
+def status_reads_mode() -> str:
+    """The mode chosen by ``AIRFLOW_PROVIDER_DATAWORKS_STATUS_READS`` (``auto`` by default)."""
+    mode = os.environ.get(STATUS_READS_ENV, "auto").strip().lower() or "auto"
+    if mode not in STATUS_READS_MODES:
+        raise ValueError(f"{STATUS_READS_ENV} must be one of {', '.join(STATUS_READS_MODES)}, got {mode!r}.")
+    return mode
+
+
+def max_age(cadence: float) -> float:
+    """How old (since it completed) a snapshot may be and still answer a trigger's first read."""
+    return max(1.0, 0.1 * cadence)
+
+
+def cycle_period(cadence: float) -> float:
+    """Seconds between two cycles' starts: the interval plus 2 % (at least 50 ms) of slack.
+
+    The slack is what keeps triggers ahead of the cycles: a trigger's own period is its
+    interval plus the time it takes to process a read, which the slack must exceed.
+    """
+    return cadence + max(0.05, 0.02 * cadence)
+
+
+@dataclass
+class Snapshot:
+    """What one cycle read: each member waiter's run, or the error reading it raised."""
+
+    seq: int
+    started: float
+    finished: float = math.inf
+    members: frozenset[int] = frozenset()
+    runs: dict[str, PipelineRun | BaseException] = field(default_factory=dict)
+    coalesced: bool = False
+
+
+@dataclass
+class _Waiter:
+    token: int
+    run_id: str
+    hook: DataWorksHook
+    poll_interval: float
+    joined_at: float
+    last_seq: int = -1
+    pending: asyncio.Future[None] | None = None
+
+
+class StatusPoller:
+    """One connection + region + workspace's status reads on one event loop (see the module docs)."""
+
+    def __init__(self, key: tuple[Any, ...], hook: DataWorksHook, project_id: int, mode: str) -> None:
+        self.key = key
+        self.hook = hook
+        self.project_id = project_id
+        self.mode = mode
+        self.waiters: dict[int, _Waiter] = {}
+        self.latest: Snapshot | None = None
+        #: calls made, by kind: list_pages, gets, list_failures, coalesced_cycles, per_run_cycles
+        self.stats: Counter[str] = Counter()
+        self._seq = 0
+        self._first_at: float | None = None
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._pages: int | None = None
+        self._absent = 0
+        self._cycles_since_probe = 0
+        #: the poller's task died of a bug: its waiters read their runs themselves
+        self.broken = False
+
+    # ---------------------------------------------------------------- waiters
+
+    @property
+    def cadence(self) -> float:
+        return min(w.poll_interval for w in self.waiters.values())
+
+    def join(self, waiter: _Waiter, first_read_at: float) -> None:
+        self.waiters[waiter.token] = waiter
+        if self._task is None:
+            self._first_at = first_read_at
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"dataworks-status-poller{self.key}")
+        self._changed.set()
+
+    def leave(self, waiter: _Waiter) -> None:
+        self.waiters.pop(waiter.token, None)
+        if not self.waiters:
+            _forget(self)
+            if self._task is not None:
+                self._task.cancel()
+                self._task = None
+
+    @property
+    def cycles(self) -> int:
+        """Cycles started so far."""
+        return self._seq
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # ---------------------------------------------------------------- the cycles
+
+    async def _run(self) -> None:
+        try:
+            await self._cycles()
+        except Exception:
+            log.exception("DataWorks: status poller %s stopped; its triggers read their runs themselves.", self.key)
+            self.broken = True
+            _forget(self)
+        finally:
+            for waiter in list(self.waiters.values()):
+                if waiter.pending is not None and not waiter.pending.done():
+                    waiter.pending.set_result(None)
+
+    async def _cycles(self) -> None:
+        next_at = self._first_at if self._first_at is not None else time.monotonic()
+        while self.waiters:
+            self._changed.clear()
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), delay)
+                except TimeoutError:
+                    pass
+                else:
+                    # a waiter joined or left: a shorter interval may bring the cycle forward
+                    if self.waiters and self.latest is not None:
+                        next_at = min(next_at, self.latest.started + cycle_period(self.cadence))
+                    continue
+            if not self.waiters:
+                return
+            started = time.monotonic()
+            snapshot = await self._cycle(started)
+            self.latest = snapshot
+            await self._wake(snapshot)
+            if self.waiters:
+                next_at = max(started + cycle_period(self.cadence), time.monotonic())
+
+    async def _cycle(self, started: float) -> Snapshot:
+        self._seq += 1
+        waiters = list(self.waiters.values())
+        snapshot = Snapshot(self._seq, started, members=frozenset(w.token for w in waiters))
+        wanted: dict[str, list[_Waiter]] = {}
+        for waiter in waiters:
+            wanted.setdefault(waiter.run_id, []).append(waiter)
+        unanswered = set(wanted)
+        complete = False
+        if self._list_first(len(unanswered)):
+            snapshot.coalesced = True
+            self.stats["coalesced_cycles"] += 1
+            try:
+                complete = await self._list(unanswered, snapshot)
+            except (DataWorksError, ValueError) as err:
+                self.stats["list_failures"] += 1
+                log.warning(
+                    "DataWorks: listing the running pipeline runs of workspace %s failed (%s); reading %d runs one by "
+                    "one this interval.",
+                    self.project_id,
+                    err,
+                    len(unanswered),
+                )
+        else:
+            self.stats["per_run_cycles"] += 1
+            self._cycles_since_probe += 1
+        absent = [run_id for run_id in wanted if run_id not in snapshot.runs]
+        if snapshot.coalesced and complete:
+            self._absent = len(absent)
+        await self._get_each(absent, wanted, snapshot)
+        snapshot.finished = time.monotonic()
+        return snapshot
+
+    def _list_first(self, waiting: int) -> bool:
+        """Whether this cycle starts by listing: the call count decides (see the module docs)."""
+        if self.mode == "coalesced":
+            return True
+        if waiting < 2:
+            return False
+        if self._pages is None or self._cycles_since_probe >= PROBE_EVERY:
+            return True
+        return self._pages + self._absent < waiting
+
+    async def _list(self, unanswered: set[str], snapshot: Snapshot) -> bool:
+        """List ``Status=Running`` page by page while that stays the cheaper way to answer ``unanswered``.
+
+        :return: whether every page was read.
+        """
+        for page in itertools.count(1):
+            body = await self.hook._acall(
+                "ListPipelineRuns",
+                "ListPipelineRunsRequest",
+                project_id=self.project_id,
+                status=PipelineRunStatus.RUNNING.value,
+                page_number=page,
+                page_size=PAGE_SIZE,
+            )
+            self.stats["list_pages"] += 1
+            paging = body.get("PagingInfo") or {}
+            rows = paging.get("PipelineRuns") or []
+            request_id = body.get("RequestId")
+            for row in rows:
+                run_id = str(row.get("Id") or "")
+                if run_id in unanswered:
+                    snapshot.runs[run_id] = PipelineRun.from_api(row, request_id=request_id)
+                    unanswered.discard(run_id)
+            try:
+                total: int | None = int(str(paging["TotalCount"]))
+            except (KeyError, TypeError, ValueError):
+                total = None
+            pages = math.ceil(total / PAGE_SIZE) if total is not None else None
+            if page == 1:
+                self._pages = pages
+                self._cycles_since_probe = 0
+            last = (pages is not None and page >= pages) or len(rows) < PAGE_SIZE
+            if last:
+                return True
+            if not unanswered:
+                return False
+            remaining_pages = (pages - page) if pages is not None else 1
+            if self.mode != "coalesced" and remaining_pages + self._absent >= len(unanswered):
+                return False  # reading the rest one by one costs fewer calls than the rest of the list
+        return False
+
+    async def _get_each(self, run_ids: list[str], wanted: dict[str, list[_Waiter]], snapshot: Snapshot) -> None:
+        """One ``GetPipelineRun`` per run (with its first waiter's hook); an error is that run's answer."""
+        queue = list(run_ids)
+
+        async def worker() -> None:
+            while queue:
+                run_id = queue.pop()
+                self.stats["gets"] += 1
+                try:
+                    snapshot.runs[run_id] = await wanted[run_id][0].hook.get_pipeline_run_async(run_id, self.project_id)
+                except Exception as err:  # the waiter's trigger reports it, as it would have before
+                    snapshot.runs[run_id] = err
+
+        await asyncio.gather(*(worker() for _ in range(min(GET_CONCURRENCY, len(queue)))))
+
+    async def _wake(self, snapshot: Snapshot) -> None:
+        """Resolve the pending reads of the snapshot's members, a batch per loop step."""
+        pending = [w for w in self.waiters.values() if w.token in snapshot.members and w.pending is not None]
+        for start in range(0, len(pending), WAKE_BATCH):
+            for waiter in pending[start : start + WAKE_BATCH]:
+                if waiter.pending is not None and not waiter.pending.done():
+                    waiter.pending.set_result(None)
+            await asyncio.sleep(0)
+
+
+class StatusReads:
+    """A trigger's handle on its run's status reads; :meth:`close` it when the trigger ends."""
+
+    def __init__(self, hook: DataWorksHook, run_id: str, project_id: int, poller: StatusPoller | None) -> None:
+        self.hook = hook
+        self.run_id = run_id
+        self.project_id = project_id
+        self.poller = poller
+        self._waiter: _Waiter | None = None
+
+    async def read(self) -> PipelineRun:
+        """The run as of this interval (from the shared poller, or read directly in ``per-run`` mode)."""
+        if self.poller is None or self._waiter is None or self.poller.broken:
+            return await self.hook.get_pipeline_run_async(self.run_id, self.project_id)
+        waiter, poller = self._waiter, self.poller
+        while True:
+            snapshot = poller.latest
+            if (
+                snapshot is not None
+                and snapshot.seq > waiter.last_seq
+                and waiter.token in snapshot.members
+                and (waiter.last_seq >= 0 or time.monotonic() - snapshot.finished <= max_age(poller.cadence))
+            ):
+                waiter.last_seq = snapshot.seq
+                result = snapshot.runs[self.run_id]
+                if isinstance(result, BaseException):
+                    raise result
+                return result
+            if poller.broken:
+                return await self.hook.get_pipeline_run_async(self.run_id, self.project_id)
+            waiter.pending = asyncio.get_running_loop().create_future()
+            try:
+                await waiter.pending
+            finally:
+                waiter.pending = None
+
+    def close(self) -> None:
+        """Leave the poller (the last waiter to leave stops it). Idempotent."""
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and self.poller is not None:
+            self.poller.leave(waiter)
+
+
+_pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], StatusPoller]] = (
+    weakref.WeakKeyDictionary()
+)
+_tokens = itertools.count(1)
+
+
+def _forget(poller: StatusPoller) -> None:
+    for pollers in _pollers.values():
+        if pollers.get(poller.key) is poller:
+            del pollers[poller.key]
+
+
+def active_pollers() -> list[StatusPoller]:
+    """The pollers of the running event loop (for tests and benchmarks)."""
+    return list(_pollers.get(asyncio.get_running_loop(), {}).values())
+
+
+def status_reads(
+    hook: DataWorksHook,
+    run_id: str,
+    project_id: int,
+    poll_interval: float,
+    first_read_at: float | None = None,
+) -> StatusReads:
+    """Join the poller of ``hook``'s connection and ``project_id`` on the running loop (starting it if needed).
+
+    :param first_read_at: ``time.time()`` of the trigger's first read (its ``next_poll_at``);
+        a new poller's first cycle waits for it. ``None``: now.
+    """
+    mode = status_reads_mode()
+    if mode == "per-run":
+        return StatusReads(hook, run_id, project_id, None)
+    loop = asyncio.get_running_loop()
+    key = (hook.dataworks_conn_id, hook.region, int(project_id))
+    pollers = _pollers.setdefault(loop, {})
+    poller = pollers.get(key)
+    if poller is None:
+        poller = pollers[key] = StatusPoller(key, hook, int(project_id), mode)
+    now = time.monotonic()
+    waiter = _Waiter(next(_tokens), run_id, hook, float(poll_interval), now)
+    first = now if first_read_at is None else now + max(0.0, first_read_at - time.time())
+    poller.join(waiter, first)
+    reads = StatusReads(hook, run_id, project_id, poller)
+    reads._waiter = waiter
+    return reads

@@ -1,0 +1,213 @@
+"""Coalesced status reads (hooks/poller.py) against the emulator: call counts, choice, lifecycle, fallback.
+
+Real triggers, the real SDK over HTTP, the emulator's own call log: every assertion is a count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+
+import pytest
+
+from airflow_provider_dataworks.hooks import poller as poller_module
+from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
+from airflow_provider_dataworks.hooks.poller import STATUS_READS_ENV, active_pollers
+from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger
+
+BASIC = 10000
+NODE = "8600000000000000002"
+FAST_RETRIES = {"max_attempts": 4, "base_delay": 0.01, "max_delay": 0.05}
+INTERVAL = 0.3
+
+
+def create_runs(count: int) -> list[str]:
+    hook = DataWorksHook()
+    return [hook.create_pipeline_run(NODE, project_id=BASIC) for _ in range(count)]
+
+
+def finish(run_id: str) -> None:
+    hook = DataWorksHook()
+    for stage in ("PROD_CHECK", "PROD"):
+        hook.exec_pipeline_run_stage(run_id, stage, BASIC)
+
+
+def trigger(run_id: str, **kwargs) -> PipelineRunTrigger:
+    kwargs.setdefault("poll_interval", INTERVAL)
+    kwargs.setdefault("retry_policy", FAST_RETRIES)
+    return PipelineRunTrigger(pipeline_run_id=run_id, project_id=BASIC, **kwargs)
+
+
+async def first_event(trig: PipelineRunTrigger) -> dict:
+    async for event in trig.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def cancel_all(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def reads(emu) -> tuple[int, int]:
+    counts = emu.call_counts()
+    return counts.get("ListPipelineRuns", 0), counts.get("GetPipelineRun", 0)
+
+
+async def start(triggers: list[PipelineRunTrigger]) -> list[asyncio.Task]:
+    tasks = [asyncio.create_task(first_event(t)) for t in triggers]
+    await asyncio.sleep(0)  # every trigger joins before the first cycle ends
+    return tasks
+
+
+@pytest.fixture(autouse=True)
+def auto_mode(monkeypatch, emu):
+    monkeypatch.setenv(STATUS_READS_ENV, "auto")
+    # These counts are about Running runs; a new run's short Init phase (absent from the
+    # Status=Running list, so read with GetPipelineRun) has its own test below.
+    emu.set_init_seconds(0)
+
+
+async def test_200_waits_cost_two_list_pages_per_interval(emu, conn):
+    """The regression count: ⌈200 / 100⌉ reads per interval instead of 200."""
+    tasks = await start([trigger(run_id) for run_id in create_runs(200)])
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= 5)
+    await cancel_all(tasks)
+    cycles = poller.cycles
+    lists, gets = reads(emu)
+
+    assert 2 * (cycles - 1) <= lists <= 2 * cycles  # the last cycle may have been cut short
+    assert gets == 0
+    assert len(poller.latest.members) == 200
+    assert all(not isinstance(run, BaseException) and run.status == "Running" for run in poller.latest.runs.values())
+    assert active_pollers() == [] and not poller.running
+
+
+async def test_a_finished_run_costs_one_get_and_reaches_its_trigger(emu, conn):
+    run_ids = create_runs(20)
+    tasks = await start([trigger(run_id) for run_id in run_ids])
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.latest is not None)
+    finished = run_ids[:5]
+    for run_id in finished:
+        finish(run_id)
+    events = await asyncio.wait_for(asyncio.gather(*tasks[:5]), 30)
+    await cancel_all(tasks[5:])
+
+    assert [e["status"] for e in events] == ["success"] * 5
+    assert [e["pipeline_run_id"] for e in events] == finished
+    _, gets = reads(emu)
+    assert gets == 5  # absent from the Running list: one GetPipelineRun each
+    assert poller.stats["per_run_cycles"] == 0
+
+
+async def test_one_wait_reads_per_run(emu, conn):
+    [run_id] = create_runs(1)
+    task = asyncio.create_task(first_event(trigger(run_id, advance_stages=True)))
+    event = await asyncio.wait_for(task, 30)
+
+    assert event["status"] == "success"
+    lists, gets = reads(emu)
+    assert lists == 0 and gets >= 1
+
+
+async def test_a_workspace_full_of_other_runs_is_read_per_run(emu, conn):
+    """2 waits among 300 running runs: 4 pages a cycle would cost more than 2 gets."""
+    others = create_runs(300)
+    mine = create_runs(2)
+    tasks = await start([trigger(run_id) for run_id in mine])
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= 6)
+    await cancel_all(tasks)
+    cycles = poller.cycles
+    lists, gets = reads(emu)
+
+    assert len(others) == 300
+    assert lists == math.ceil(cycles / poller_module.PROBE_EVERY)  # the probe: page 1 only
+    assert 2 * (cycles - 1) - 2 <= gets <= 2 * cycles
+    assert lists + gets < 4 * (cycles - 1)  # what listing every page would have cost
+
+
+async def test_poller_starts_with_the_first_waiter_and_ends_with_the_last(emu, conn):
+    run_a, run_b = create_runs(2)
+    assert active_pollers() == []
+    task_a = asyncio.create_task(first_event(trigger(run_a)))
+    await asyncio.sleep(0)
+    [poller] = active_pollers()
+    assert poller.running and len(poller.waiters) == 1
+    task_b = asyncio.create_task(first_event(trigger(run_b)))
+    await asyncio.sleep(0)
+    assert active_pollers() == [poller] and len(poller.waiters) == 2
+
+    await cancel_all([task_a])  # a cancelled (or killed) trigger leaves
+    assert len(poller.waiters) == 1 and poller.running
+    await cancel_all([task_b])
+    await asyncio.sleep(0)
+    assert active_pollers() == [] and not poller.running
+
+
+async def test_the_first_cycle_waits_for_next_poll_at(emu, conn):
+    [run_id] = create_runs(1)
+    loop_time = asyncio.get_running_loop().time
+    task = asyncio.create_task(first_event(trigger(run_id, next_poll_at=time.time() + 0.6)))
+    started = loop_time()
+    await asyncio.sleep(0.3)
+    assert reads(emu) == (0, 0)
+    await wait_until(lambda: sum(reads(emu)) >= 1)
+    assert loop_time() - started >= 0.55
+    await cancel_all([task])
+
+
+async def test_a_failed_list_falls_back_to_per_run_reads_and_fails_no_trigger(emu, conn, monkeypatch):
+    monkeypatch.setenv(STATUS_READS_ENV, "coalesced")
+    emu.inject_fault(action="ListPipelineRuns", kind="http_error", status=503, count=0)
+    run_ids = create_runs(3)
+    tasks = await start([trigger(run_id, advance_stages=True) for run_id in run_ids])
+    [poller] = active_pollers()
+    events = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+
+    assert [e["status"] for e in events] == ["success"] * 3
+    assert poller.stats["list_failures"] >= 1
+    assert emu.call_counts().get("ExecPipelineRunStage") == 6
+    assert active_pollers() == []
+
+
+async def test_a_trigger_reading_an_unknown_run_gets_its_own_error_event(emu, conn, monkeypatch):
+    monkeypatch.setenv(STATUS_READS_ENV, "coalesced")
+    [run_id] = create_runs(1)
+    tasks = await start([trigger(run_id), trigger("no-such-run")])
+    unknown = await asyncio.wait_for(tasks[1], 30)
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= 3)
+
+    assert unknown["status"] == "error"
+    assert not tasks[0].done()  # the other waiter keeps waiting
+    await cancel_all(tasks[:1])
+
+
+async def test_per_run_mode_has_no_poller(emu, conn, monkeypatch):
+    monkeypatch.setenv(STATUS_READS_ENV, "per-run")
+    run_ids = create_runs(3)
+    tasks = await start([trigger(run_id) for run_id in run_ids])
+    assert active_pollers() == []
+    await wait_until(lambda: reads(emu)[1] >= 6)
+    await cancel_all(tasks)
+    assert reads(emu)[0] == 0
+
+
+def test_an_unknown_mode_is_refused_naming_the_variable(monkeypatch):
+    monkeypatch.setenv(STATUS_READS_ENV, "sometimes")
+    with pytest.raises(ValueError, match=STATUS_READS_ENV):
+        poller_module.status_reads_mode()
