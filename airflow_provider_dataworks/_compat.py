@@ -1,20 +1,19 @@
 """Where this provider meets Airflow APIs that differ by version: one place to read what differs.
 
-=============================  ==========================================  ==========================================
-seam                           Airflow 3.3+                                Airflow 2.11, 3.0, 3.1, 3.2
-=============================  ==========================================  ==========================================
-run memory                     ``task_state_store`` + the Description tag  the Description tag only
-                               (:func:`task_state_store`)
-kill of a deferred task        the triggerer calls ``BaseTrigger.on_kill``  the trigger catches ``CancelledError`` and
-                               (:data:`TRIGGER_ON_KILL`)                   asks :func:`deferral_end` why it ended
-``execution_timeout``          part of the trigger's deadline on every version (:func:`execution_deadline`); on 2.x
-                               Airflow also turns it into a trigger timeout (``TaskDeferralTimeout`` on resume),
-                               which the operator treats as its own timeout
-first try of a DAG-run attempt Airflow's own rule, ``try_number <= max_tries - retries + 1`` (:func:`attempt_try`)
-=============================  ==========================================  ==========================================
+* **Run memory** (:func:`task_state_store`): Airflow 3.3's ``task_state_store`` plus the Description
+  tag; below 3.3 the tag alone.
+* **Kill of a deferred task** (:data:`TRIGGER_ON_KILL`, :func:`deferral_end`): on 3.3+ the triggerer
+  calls ``BaseTrigger.on_kill``; below, the trigger sees only a ``CancelledError`` and reads its task
+  instance's state to tell a user's kill from a triggerer stopping or handing it over.
+* **execution_timeout** (:func:`execution_deadline`, :func:`is_framework_timeout`): part of the wait's
+  deadline on every version. Airflow 2.x also turns it into a trigger timeout of its own and resumes
+  the task with ``__fail__``; the operator treats that as its own timeout.
+* **First try of a DAG-run attempt** (:func:`attempt_try`): Airflow's own rule,
+  ``try_number <= max_tries - retries + 1``.
 
-Every Airflow import goes through ``airflow.providers.common.compat`` where it has the name; the two
-exceptions are named where they are made (the task-state read of a trigger, which has no compat home).
+Airflow names come from ``airflow.providers.common.compat`` wherever it has them; the few it has no
+name for (``TaskDeferralTimeout`` below 3.1, a trigger's task-state read) are imported where used,
+with the reason.
 """
 
 from __future__ import annotations

@@ -130,6 +130,8 @@ class FakeTI:
         self.run_id = "manual__bench"
         self.map_index = map_index
         self.try_number = try_number
+        # what ResumableJobMixin (the operator's blocking path) reads for its metric tags
+        self.stats_tags = {"dag_id": self.dag_id, "task_id": task_id}
         self.xcom: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:

@@ -160,8 +160,10 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
     The run ID is pushed to XCom (``pipeline_run_id``, also the return value) and the Data Studio URL
     (``pipeline_run_url``) as soon as the run exists; then the operator waits, blocking or deferred,
     executing each stage that waits for ``ExecPipelineRunStage`` when ``advance_stages`` is on.
-    A retry never deploys twice: it adopts this task instance's active or successful run (see
-    ``reattach``) and creates a new one only after a failed, terminated or cancelled run.
+    A retry never deploys twice: it adopts this task instance's active run, or its successful run of
+    the same DAG-run attempt (see :mod:`~airflow_provider_dataworks.reattach`), and creates a new one
+    otherwise — so a clear of a finished task, or a re-created DAG run, deploys again. The blocking
+    path runs through Airflow's :class:`ResumableJobMixin`.
 
     :param object_id: ID of ONE node or workflow (a one-element list is accepted). For several
         objects use dynamic task mapping: ``.partial(...).expand(object_id=[...])``.
