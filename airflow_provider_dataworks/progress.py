@@ -51,6 +51,8 @@ class RunProgress:
         before it succeeded; later stages are left for someone else.
     :param executed: stage codes already executed by an earlier part of the same wait (the
         check before deferring); they are not executed again.
+    :param check_only: run the build and check stages only: ``advance_until_stage`` becomes the
+        last stage before the first ``Deploy``/``Offline`` stage, once the run's stages are known.
     """
 
     def __init__(
@@ -60,8 +62,10 @@ class RunProgress:
         advance_until_stage: str | None = None,
         executed: Iterable[str] = (),
         logger: Any = None,
+        check_only: bool = False,
     ) -> None:
         self.advance_stages = advance_stages
+        self.check_only = check_only
         self.advance_until_stage = advance_until_stage
         self.log = logger or logging.getLogger(__name__)
         self._executed: set[str] = set(executed)
@@ -76,6 +80,13 @@ class RunProgress:
             return Decision(Step.SUCCEED, reason=f"Pipeline run {run.id} succeeded.")
         if run.is_failed:
             return Decision(Step.FAIL, stage=run.failed_stage, reason=run.describe_failure())
+        if self.check_only and run.stages and not self.advance_until_stage:
+            last_check = run.last_check_stage
+            if last_check is None:
+                return Decision(
+                    Step.FAIL, reason=f"check_only: pipeline run {run.id} has no stage before its first deploy stage."
+                )
+            self.advance_until_stage = last_check.code
         target = self.advance_until_stage
         if target and run.stages:
             if run.stage(target) is None:

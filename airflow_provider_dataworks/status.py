@@ -46,6 +46,9 @@ class RunMode(StrEnum):
     AUTO = "Auto"
 
 
+#: stage types that change what is deployed; a check-only run never executes them
+DEPLOY_STAGE_TYPES: frozenset[str] = frozenset({"Deploy", "Offline"})
+
 TERMINAL_STATUSES: frozenset[PipelineRunStatus] = frozenset(
     {
         PipelineRunStatus.SUCCESS,
@@ -111,6 +114,21 @@ class Stage:
     def is_waiting(self) -> bool:
         """Whether the stage has not started (it waits for DataWorks or for ``ExecPipelineRunStage``)."""
         return self.state is PipelineRunStatus.INIT
+
+    @property
+    def is_deploy(self) -> bool:
+        """Whether the stage changes what is deployed (``Deploy`` or ``Offline``), not a build or a check."""
+        return self.type in DEPLOY_STAGE_TYPES
+
+    @property
+    def start_time_ms(self) -> int | None:
+        """When the stage started (epoch ms), if DataWorks said so in ``Detail``."""
+        return _as_int(self.detail.get("StartTime"))
+
+    @property
+    def finish_time_ms(self) -> int | None:
+        """When the stage finished (epoch ms), if DataWorks said so in ``Detail``."""
+        return _as_int(self.detail.get("FinishTime"))
 
     def describe(self) -> str:
         """Return a one-line description for logs and error messages."""
@@ -210,6 +228,26 @@ class PipelineRun:
         if stage is None or not stage.is_waiting:
             return None
         return stage
+
+    @property
+    def run_type(self) -> str:
+        """``Offline`` when the run has an undeploy stage, else ``Online`` (``GetPipelineRun`` has no Type)."""
+        if any(stage.type == RunType.OFFLINE.value for stage in self.stages):
+            return RunType.OFFLINE.value
+        return RunType.ONLINE.value
+
+    @property
+    def last_check_stage(self) -> Stage | None:
+        """The last stage before the first ``Deploy``/``Offline`` stage: where a check-only run stops.
+
+        ``None`` when the stages are not known yet, or the first stage already deploys.
+        """
+        before: Stage | None = None
+        for stage in self.ordered_stages:
+            if stage.is_deploy:
+                return before
+            before = stage
+        return before
 
     def stage(self, code: str) -> Stage | None:
         """Return the stage with this code, if the run has one."""

@@ -18,6 +18,7 @@ from airflow_provider_dataworks.exceptions import (
     DataWorksError,
     DataWorksNotFoundError,
     PipelineRunAmbiguousCreateError,
+    PipelineRunFailedError,
     PipelineRunTimeoutError,
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, validate_object_id
@@ -106,6 +107,20 @@ def _optional_text(value: Any, field_name: str) -> str | None:
     return value.strip() or None
 
 
+def _validate_check_only(
+    run_mode: str | None, advance_stages: bool, advance_until_stage: str | None, wait_for_completion: bool
+) -> None:
+    """A check-only run must be driven by this task, stage by stage, to its last check."""
+    if run_mode == RunMode.AUTO.value:
+        raise ValueError("check_only needs run_mode 'Normal' (in Auto mode DataWorks would run the deploy stages).")
+    if not advance_stages:
+        raise ValueError("check_only needs advance_stages=True: the task executes the check stages itself.")
+    if advance_until_stage:
+        raise ValueError("check_only stops before the first deploy stage by itself; drop advance_until_stage.")
+    if not wait_for_completion:
+        raise ValueError("check_only needs wait_for_completion=True: the run is abolished once its checks ran.")
+
+
 class CreatePipelineRunOperator(BaseOperator):
     """Deploy (``Online``) or undeploy (``Offline``) one DataWorks node or workflow with a pipeline run.
 
@@ -134,6 +149,11 @@ class CreatePipelineRunOperator(BaseOperator):
     :param cancel_on_kill: abolish the run when the task is killed or times out (default True).
     :param reattach: adopt this task instance's existing run on a retry (default True); ``False``
         creates a fresh run on every try.
+    :param check_only: run the build and check stages only, never a ``Deploy``/``Offline`` stage, then
+        abolish the run: succeed when every check passed, fail with the failing check's stage and
+        message. Needs ``advance_stages`` and the ``Normal`` run mode.
+    :param report: when the run ends, publish the deployment report (XComs ``pipeline_run_items`` and
+        ``pipeline_run_summary``, a table in the task log): ⌈items/100⌉ ``ListPipelineRunItems`` calls.
     :param dataworks_conn_id: the DataWorks (or ``alibaba_cloud``) connection.
     :param region: overrides the connection's region.
     :param dataworks_retry_policy: per-call retries of transient DataWorks errors (throttling, 5xx,
@@ -173,6 +193,8 @@ class CreatePipelineRunOperator(BaseOperator):
         timeout: float | timedelta | None = DEFAULT_TIMEOUT,
         cancel_on_kill: bool = True,
         reattach: bool = True,
+        check_only: bool = False,
+        report: bool = True,
         dataworks_conn_id: str = DataWorksHook.default_conn_name,
         region: str | None = None,
         dataworks_retry_policy: DataWorksRetryPolicy | dict[str, Any] | None = None,
@@ -193,6 +215,8 @@ class CreatePipelineRunOperator(BaseOperator):
         self.timeout = timeout
         self.cancel_on_kill = cancel_on_kill
         self.reattach = reattach
+        self.check_only = check_only
+        self.report = report
         self.dataworks_conn_id = dataworks_conn_id
         self.region = region
         self.dataworks_retry_policy = dataworks_retry_policy
@@ -214,6 +238,8 @@ class CreatePipelineRunOperator(BaseOperator):
                 "auto_run_until_stage needs run_mode='Auto' (DataWorks only runs stages by itself in Auto mode); "
                 f"got run_mode={self.run_mode!r}."
             )
+        if self.check_only:
+            _validate_check_only(run_mode, self.advance_stages, self.advance_until_stage, self.wait_for_completion)
         poll_interval = _seconds(self.poll_interval, "poll_interval", allow_none=False)
         assert poll_interval is not None
         try:
@@ -261,14 +287,20 @@ class CreatePipelineRunOperator(BaseOperator):
         if adopted is not None and adopted.is_success:
             StageTransitionLog().log(adopted, cast("Any", self.log))
             self.log.info("Pipeline run %s already succeeded; not deploying again.", run_id)
+            self._finished(context, adopted, request.object_id)
             return run_id
         if not self.wait_for_completion:
             return run_id
-        if self.deferrable:
-            record = StoredRun(run_id, project_id, request.object_id, tag)
-            self._defer(hook, store, record, request, deadline, adopted)
-        else:
-            self._wait(hook, request, run_id, project_id, deadline)
+        try:
+            if self.deferrable:
+                record = StoredRun(run_id, project_id, request.object_id, tag)
+                run = self._defer(hook, store, record, request, deadline, adopted)
+            else:
+                run = self._wait(hook, request, run_id, project_id, deadline)
+        except PipelineRunFailedError as err:
+            self._finished(context, err.run, request.object_id)
+            raise
+        self._finished(context, run, request.object_id)
         return run_id
 
     def _find_or_create(
@@ -371,8 +403,33 @@ class CreatePipelineRunOperator(BaseOperator):
 
     def _progress(self, request: _Request) -> RunProgress:
         return RunProgress(
-            advance_stages=self.advance_stages, advance_until_stage=request.advance_until_stage, logger=self.log
+            advance_stages=self.advance_stages,
+            advance_until_stage=request.advance_until_stage,
+            logger=self.log,
+            check_only=self.check_only,
         )
+
+    def _finished(self, context: Context, run: PipelineRun | None, object_id: str) -> None:
+        """After the run ended (or its checks did): abolish a check-only run, publish the report."""
+        if run is None:
+            return
+        project_id = self._run_project_id if self._run_project_id is not None else run.project_id
+        if self.check_only and not run.is_terminal and project_id is not None:
+            self.log.info("Every check of pipeline run %s passed; abolishing it (check_only).", run.id)
+            self._abolish(run.id, project_id)
+        if self.report:
+            from airflow_provider_dataworks.report import publish_report
+
+            hook = self._hook(DataWorksRetryPolicy.coerce(self.dataworks_retry_policy))
+            publish_report(
+                hook,
+                run,
+                context["ti"],
+                self.log,
+                project_id=project_id,
+                object_id=object_id,
+                check_only=self.check_only,
+            )
 
     def _wait(
         self, hook: DataWorksHook, request: _Request, run_id: str, project_id: int, deadline: float | None
@@ -396,15 +453,19 @@ class CreatePipelineRunOperator(BaseOperator):
         request: _Request,
         deadline: float | None,
         run: PipelineRun | None = None,
-    ) -> None:
+    ) -> PipelineRun:
         """Defer to the trigger, unless the first status check shows the run already finished.
 
         :param run: the run as just read while adopting it; a new run is read here.
+        :return: the finished run, when it finished before deferring.
         """
         run_id, project_id = record.pipeline_run_id, record.project_id
         # Quiet: the trigger logs the stage transitions, so each shows once in the task log.
         progress = RunProgress(
-            advance_stages=self.advance_stages, advance_until_stage=request.advance_until_stage, logger=_quiet
+            advance_stages=self.advance_stages,
+            advance_until_stage=request.advance_until_stage,
+            logger=_quiet,
+            check_only=self.check_only,
         )
         # Starts the next stage now rather than a poll interval later; the trigger is told it ran.
         run, decision = hook.advance_pipeline_run(run_id, project_id, progress, run)
@@ -412,7 +473,7 @@ class CreatePipelineRunOperator(BaseOperator):
             StageTransitionLog().log(run, cast("Any", self.log))
             decision.raise_for_failure(run)
             self.log.info("%s", decision.reason)
-            return
+            return run
         for code in progress.executed_stages:
             self.log.info("Executed stage %s of pipeline run %s.", code, run_id)
         store.set(record)
@@ -440,9 +501,10 @@ class CreatePipelineRunOperator(BaseOperator):
                 cancel_on_kill=self.cancel_on_kill,
                 executed_stages=progress.executed_stages,
                 next_poll_at=time.time() + request.poll_interval,
+                check_only=self.check_only,
             ),
             method_name="execute_complete",
-            kwargs={"pipeline_run_id": run_id, "project_id": project_id},
+            kwargs={"pipeline_run_id": run_id, "project_id": project_id, "object_id": request.object_id},
             # The trigger owns the deadline (end_time) so a timeout abolishes the run in
             # execute_complete; a framework timeout would end the task and leak the run.
             timeout=None,
@@ -454,6 +516,7 @@ class CreatePipelineRunOperator(BaseOperator):
         event: Any = None,
         pipeline_run_id: str | None = None,
         project_id: int | None = None,
+        object_id: str | None = None,
     ) -> str:
         """Resume after the trigger: validate its event, then succeed, fail, or abolish on timeout."""
         self.pipeline_run_id, self._run_project_id = pipeline_run_id, project_id
@@ -462,14 +525,21 @@ class CreatePipelineRunOperator(BaseOperator):
 
         try:
             run = resolve_trigger_event(
-                event, pipeline_run_id=pipeline_run_id, advance_until_stage=request.advance_until_stage
+                event,
+                pipeline_run_id=pipeline_run_id,
+                advance_until_stage=request.advance_until_stage,
+                check_only=self.check_only,
             )
+        except PipelineRunFailedError as err:
+            self._finished(context, err.run, object_id or request.object_id)
+            raise
         except PipelineRunTimeoutError as err:
             run_id = pipeline_run_id or (err.run.id if err.run else None)
             if run_id is None or project_id is None:
                 raise
             raise self._timed_out(err, run_id, int(project_id)) from None
         self.log.info("Pipeline run %s finished: %s.", run.id, run.status)
+        self._finished(context, run, object_id or request.object_id)
         return run.id
 
     # ------------------------------------------------------------------ cancelling

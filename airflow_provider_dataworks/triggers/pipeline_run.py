@@ -70,12 +70,14 @@ def resolve_trigger_event(
     *,
     pipeline_run_id: str | None = None,
     advance_until_stage: str | None = None,
+    check_only: bool = False,
 ) -> PipelineRun:
     """Validate the event that resumed a task and turn it into the final run or an exception.
 
     :param event: what the task was resumed with.
     :param pipeline_run_id: the run the task waited for; an event about another run is refused.
     :param advance_until_stage: the stage after which a still-running run counts as success.
+    :param check_only: success means every stage before the run's first deploy stage succeeded.
     :return: the final run, for a ``success`` event only.
     :raises InvalidTriggerEventError: no event, not a mapping, a missing key, an unknown status, an
         event about another run, or a ``success`` the run itself does not confirm.
@@ -119,6 +121,8 @@ def resolve_trigger_event(
     if status == "success":
         if run is None:
             raise InvalidTriggerEventError(f"The success event of pipeline run {run_id} carries no run to confirm it.")
+        if check_only and (last_check := run.last_check_stage) is not None:
+            advance_until_stage = last_check.code
         if run.is_success or (advance_until_stage and run.stages_succeeded_through(advance_until_stage)):
             return run
         raise InvalidTriggerEventError(
@@ -159,6 +163,7 @@ class PipelineRunTrigger(BaseTrigger):
     :param retry_policy: :meth:`DataWorksRetryPolicy.to_dict` of the per-call retry policy.
     :param cancel_on_kill: abolish the run when a user kills the deferred task (Airflow 3.3+).
     :param executed_stages: stage codes the task already executed before deferring; not executed again.
+    :param check_only: drive the build and check stages only (see ``RunProgress``).
     :param next_poll_at: absolute ``time.time()`` of the first read. The task reads the run just
         before deferring, so reading again at once would only spend an API call; a trigger
         rebuilt later (triggerer restart) finds this time passed and reads at once.
@@ -178,6 +183,7 @@ class PipelineRunTrigger(BaseTrigger):
         cancel_on_kill: bool = False,
         executed_stages: list[str] | None = None,
         next_poll_at: float | None = None,
+        check_only: bool = False,
     ) -> None:
         super().__init__()
         self.pipeline_run_id = str(pipeline_run_id)
@@ -192,6 +198,7 @@ class PipelineRunTrigger(BaseTrigger):
         self.cancel_on_kill = bool(cancel_on_kill)
         self.executed_stages = sorted(executed_stages or ())
         self.next_poll_at = None if next_poll_at is None else float(next_poll_at)
+        self.check_only = bool(check_only)
         if self.poll_interval <= 0:
             raise ValueError(f"poll_interval must be greater than 0 seconds, got {poll_interval!r}.")
 
@@ -211,6 +218,7 @@ class PipelineRunTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "executed_stages": list(self.executed_stages),
                 "next_poll_at": self.next_poll_at,
+                "check_only": self.check_only,
             },
         )
 
@@ -239,6 +247,7 @@ class PipelineRunTrigger(BaseTrigger):
             advance_until_stage=self.advance_until_stage,
             executed=self.executed_stages,
             logger=self.log,
+            check_only=self.check_only,
         )
         run: PipelineRun | None = None
         if self.next_poll_at is not None:
