@@ -504,7 +504,7 @@ class CreatePipelineRunOperator(BaseOperator):
                 check_only=self.check_only,
             ),
             method_name="execute_complete",
-            kwargs={"pipeline_run_id": run_id, "project_id": project_id, "object_id": request.object_id},
+            kwargs={"pipeline_run_id": run_id, "project_id": project_id},
             # The trigger owns the deadline (end_time) so a timeout abolishes the run in
             # execute_complete; a framework timeout would end the task and leak the run.
             timeout=None,
@@ -516,7 +516,6 @@ class CreatePipelineRunOperator(BaseOperator):
         event: Any = None,
         pipeline_run_id: str | None = None,
         project_id: int | None = None,
-        object_id: str | None = None,
     ) -> str:
         """Resume after the trigger: validate its event, then succeed, fail, or abolish on timeout."""
         self.pipeline_run_id, self._run_project_id = pipeline_run_id, project_id
@@ -531,7 +530,7 @@ class CreatePipelineRunOperator(BaseOperator):
                 check_only=self.check_only,
             )
         except PipelineRunFailedError as err:
-            self._finished(context, err.run, object_id or request.object_id)
+            self._finished(context, err.run, request.object_id)
             raise
         except PipelineRunTimeoutError as err:
             run_id = pipeline_run_id or (err.run.id if err.run else None)
@@ -539,7 +538,7 @@ class CreatePipelineRunOperator(BaseOperator):
                 raise
             raise self._timed_out(err, run_id, int(project_id)) from None
         self.log.info("Pipeline run %s finished: %s.", run.id, run.status)
-        self._finished(context, run, object_id or request.object_id)
+        self._finished(context, run, request.object_id)
         return run.id
 
     # ------------------------------------------------------------------ cancelling

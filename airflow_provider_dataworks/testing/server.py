@@ -178,6 +178,8 @@ CONTROL_ROUTES: dict[str, tuple[str, str]] = {
     "reset": ("POST", "/_emulator/reset"),
     "add_credential": ("POST", "/_emulator/credentials"),
     "settings": ("POST", "/_emulator/settings"),
+    "add_data_quality_task": ("POST", "/_emulator/data-quality/tasks"),
+    "data_quality_instances": ("GET", "/_emulator/data-quality/instances"),
 }
 
 

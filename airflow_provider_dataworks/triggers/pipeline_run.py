@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -31,9 +31,10 @@ from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.progress import RunProgress, Step
 from airflow_provider_dataworks.status import PipelineRun
+from airflow_provider_dataworks.triggers.events import EVENT_STATUSES, EventStatus, check_event
 
-EventStatus = Literal["success", "failed", "timeout", "error"]
-EVENT_STATUSES: tuple[str, ...] = ("success", "failed", "timeout", "error")
+__all__ = ["EVENT_STATUSES", "PipelineRunEvent", "PipelineRunTrigger", "resolve_trigger_event"]
+
 #: seconds the trigger's ``on_kill`` may spend abolishing the run (the triggerer allows 30)
 ON_KILL_TIMEOUT = 20.0
 
@@ -62,7 +63,7 @@ class PipelineRunEvent(TypedDict):
     request_id: str | None
 
 
-_REQUIRED_KEYS = ("status", "pipeline_run_id", "project_id", "message", "run")
+_REQUIRED_KEYS = ("project_id", "run")
 
 
 def resolve_trigger_event(
@@ -85,31 +86,13 @@ def resolve_trigger_event(
     :raises PipelineRunTimeoutError: ``timeout``.
     :raises DataWorksError: ``error``.
     """
-    if event is None:
-        raise InvalidTriggerEventError(
-            "The task resumed without a trigger event; the pipeline run's outcome is unknown, so it is not "
-            "treated as success."
-        )
-    if not isinstance(event, Mapping):
-        raise InvalidTriggerEventError(f"The trigger event must be a mapping, got {type(event).__name__}.")
-    missing = [key for key in _REQUIRED_KEYS if key not in event]
-    if missing:
-        raise InvalidTriggerEventError(f"The trigger event lacks {', '.join(missing)}: {dict(event)!r}.")
-    status = event["status"]
-    if status not in EVENT_STATUSES:
-        raise InvalidTriggerEventError(
-            f"The trigger event has the unknown status {status!r} (expected one of {', '.join(EVENT_STATUSES)})."
-        )
-    run_id = event["pipeline_run_id"]
-    if not isinstance(run_id, str) or not run_id:
+    event = check_event(
+        event, id_key="pipeline_run_id", expected_id=pipeline_run_id, subject="pipeline run", required=_REQUIRED_KEYS
+    )
+    status, run_id = event["status"], event["pipeline_run_id"]
+    if not isinstance(run_id, str):
         raise InvalidTriggerEventError(f"The trigger event has no valid pipeline_run_id: {run_id!r}.")
-    if pipeline_run_id is not None and run_id != pipeline_run_id:
-        raise InvalidTriggerEventError(
-            f"The trigger event is about pipeline run {run_id}, but this task waits for {pipeline_run_id}."
-        )
     message = event["message"]
-    if not isinstance(message, str):
-        raise InvalidTriggerEventError(f"The trigger event's message must be a string, got {message!r}.")
     data = event["run"]
     if data is not None and not isinstance(data, Mapping):
         raise InvalidTriggerEventError(f"The trigger event's run must be a mapping or null, got {data!r}.")
