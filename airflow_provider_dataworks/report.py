@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 XCOM_ITEMS = "pipeline_run_items"
 XCOM_SUMMARY = "pipeline_run_summary"
 
+#: failing items named on the FAILED line; the item table lists every one
+MAX_NAMED_ITEMS = 10
 _OK_ITEM_STATUSES = frozenset({PipelineRunStatus.SUCCESS.value})
 
 
@@ -112,8 +114,14 @@ class DeploymentReport:
         stage = self.run.failed_stage
         if stage is not None:
             lines.append(f"FAILED at stage {stage.code} ({stage.type}, step {stage.step}): {stage.message or '-'}")
+            by_message: dict[str, list[PipelineRunItem]] = {}
             for item in self.failing_items:
-                lines.append(f"FAILED item {item.id} {item.name} ({item.type}): {item.message}")
+                by_message.setdefault(item.message, []).append(item)
+            for message, items in by_message.items():
+                names = ", ".join(f"{item.id} {item.name} ({item.type})" for item in items[:MAX_NAMED_ITEMS])
+                if len(items) > MAX_NAMED_ITEMS:
+                    names += f" and {len(items) - MAX_NAMED_ITEMS} more (all in the item table)"
+                lines.append(f"FAILED item(s) {names}: {message}")
         stages = [_stage_row(s) for s in self.run.ordered_stages]
         stages.sort(key=lambda row: row["status"] not in ("Fail", "Termination", "Cancel"))
         lines.append("")
@@ -147,7 +155,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     cells = [[str(value) for value in row] for row in rows]
     widths = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(header)]
     fmt = " | ".join(f"{{:<{width}}}" for width in widths)
-    out = [fmt.format(*header), "-+-".join("-" * width for width in widths)]
+    out = [fmt.format(*header).rstrip(), "-+-".join("-" * width for width in widths)]
     out += [fmt.format(*row).rstrip() for row in cells]
     return out
 

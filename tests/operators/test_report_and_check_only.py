@@ -112,7 +112,7 @@ def test_report_of_a_failed_run_puts_the_failing_stage_and_items_first(
     assert task_instance.state.xcom["pipeline_run_items"][0]["status"] == "Fail"
     lines = report_text(capsys, caplog).splitlines()
     assert lines[2].startswith("FAILED at stage PROD_CHECK (Check, step 2): 生产检查未通过")
-    assert lines[3].startswith(f"FAILED item {FAILING_NODE} broken_sql (Node)")
+    assert lines[3].startswith(f"FAILED item(s) {FAILING_NODE} broken_sql (Node): 生产检查未通过")
     # in the stage table the failed stage is the first row
     header = next(i for i, line in enumerate(lines) if line.startswith("step"))
     assert " PROD_CHECK " in lines[header + 2]
