@@ -65,12 +65,15 @@ class DeploymentReport:
     :param items: what ``ListPipelineRunItems`` returned, every page.
     :param object_id: the object the run was created for, when the caller knows it.
     :param check_only: the run was a check-only run (stopped before its first deploy stage).
+    :param abolished: the task abolished the run after reading it (a check-only run whose checks
+        passed): ``status`` is the last status read, before the abolish.
     """
 
     run: PipelineRun
     items: tuple[PipelineRunItem, ...]
     object_id: str | None = None
     check_only: bool = False
+    abolished: bool = False
 
     @property
     def failing_items(self) -> list[PipelineRunItem]:
@@ -96,6 +99,7 @@ class DeploymentReport:
             "type": run.run_type,
             "status": run.status,
             "check_only": self.check_only,
+            "abolished": self.abolished,
             "message": run.message,
             "failed_stage": failed_stage.code if failed_stage else None,
             "item_count": len(self.items),
@@ -108,7 +112,11 @@ class DeploymentReport:
         lines = [
             f"DataWorks pipeline run {summary['pipeline_run_id']}: {summary['type']} of object "
             f"{summary['object_id']} ({summary['object_name']}), status {summary['status']}"
-            + (" (check-only)" if self.check_only else "")
+            + (
+                " (check-only" + ("; every check passed, then the run was abolished)" if self.abolished else ")")
+                if self.check_only
+                else ""
+            )
             + f", {summary['item_count']} item(s)."
         ]
         stage = self.run.failed_stage
@@ -169,6 +177,7 @@ def publish_report(
     project_id: int | None = None,
     object_id: str | None = None,
     check_only: bool = False,
+    abolished: bool = False,
 ) -> DeploymentReport | None:
     """Read the run's items (every page), push both XComs and log the table; never raises DataWorks errors.
 
@@ -179,7 +188,9 @@ def publish_report(
     except (DataWorksError, ValueError) as err:
         logger.warning("No deployment report for pipeline run %s: its items could not be read: %s", run.id, err)
         return None
-    report = DeploymentReport(run=run, items=tuple(items), object_id=object_id, check_only=check_only)
+    report = DeploymentReport(
+        run=run, items=tuple(items), object_id=object_id, check_only=check_only, abolished=abolished
+    )
     ti.xcom_push(key=XCOM_ITEMS, value=report.items_xcom())
     ti.xcom_push(key=XCOM_SUMMARY, value=report.summary_xcom())
     logger.info("Deployment report\n%s", report.format())

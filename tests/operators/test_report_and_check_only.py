@@ -184,7 +184,7 @@ def test_check_only_runs_the_checks_then_abolishes_without_deploying(emu, conn, 
     assert count_calls(emu, "AbolishPipelineRun") == 1
     assert emu.get_object(BASIC, NODE)["deployed"] is False
     summary = task_instance.state.xcom["pipeline_run_summary"]
-    assert summary["check_only"] is True and summary["failed_stage"] is None
+    assert (summary["check_only"], summary["abolished"], summary["failed_stage"]) == (True, True, None)
 
 
 def test_check_only_in_a_standard_workspace_stops_before_the_development_deploy(emu, monkeypatch, task_instance):
