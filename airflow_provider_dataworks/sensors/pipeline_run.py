@@ -27,6 +27,7 @@ from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_project_id
 from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.status import PipelineRun
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -50,6 +51,8 @@ class PipelineRunSensor(BaseSensorOperator):
     :param project_id: its workspace ID; default: the connection's ``project_id`` extra.
     :param advance_stages: execute each stage that waits for ``ExecPipelineRunStage`` (default False).
     :param advance_until_stage: succeed once this stage code (and every stage before it) succeeded.
+        When the sensor drives the run (``advance_stages``), it publishes the deployment report at the
+        end, as :class:`CreatePipelineRunOperator` does (XComs ``pipeline_run_items``, ``pipeline_run_summary``).
     :param deferrable: wait on the triggerer (polling every ``poke_interval`` seconds).
     :param dataworks_conn_id: the DataWorks (or ``alibaba_cloud``) connection.
     :param region: overrides the connection's region.
@@ -144,8 +147,10 @@ class PipelineRunSensor(BaseSensorOperator):
         run, decision = hook.advance_pipeline_run(run_id, project_id, self._progress)
         if decision.step is Step.SUCCEED:
             self.log.info("%s", decision.reason)
+            self._report(context, run)
             return PokeReturnValue(is_done=True, xcom_value=run.id)
         if decision.step is Step.FAIL and run.is_failed:
+            self._report(context, run)
             raise AirflowFailException(str(PipelineRunFailedError(run)))
         decision.raise_for_failure(run)
         return False
@@ -200,6 +205,7 @@ class PipelineRunSensor(BaseSensorOperator):
         try:
             run = resolve_trigger_event(event, pipeline_run_id=self._run_id(), advance_until_stage=self._until_stage())
         except PipelineRunFailedError as err:
+            self._report(context, err.run)
             raise AirflowFailException(str(err)) from err
         except PipelineRunTimeoutError as err:
             ends = execution_deadline(context, self.execution_timeout)
@@ -207,7 +213,15 @@ class PipelineRunSensor(BaseSensorOperator):
                 raise AirflowTaskTimeout(str(err)) from err
             raise AirflowSensorTimeout(str(err)) from err
         self.log.info("Pipeline run %s finished: %s.", run.id, run.status)
+        self._report(context, run)
         return run.id
+
+    def _report(self, context: Context, run: PipelineRun) -> None:
+        """Publish the deployment report of a run this sensor drives (``advance_stages``)."""
+        if self.advance_stages:
+            from airflow_provider_dataworks.report import publish_report
+
+            publish_report(self.get_hook(), run, context["ti"], self.log, project_id=self._target()[1])
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         # BaseSensorOperator skips on ANY AirflowException when resuming with soft_fail, but in

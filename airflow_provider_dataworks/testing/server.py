@@ -189,6 +189,8 @@ CONTROL_ROUTES: dict[str, tuple[str, str]] = {
     "add_credential": ("POST", "/_emulator/credentials"),
     "settings": ("POST", "/_emulator/settings"),
     **sts.CONTROL_ROUTES,
+    "add_data_quality_task": ("POST", "/_emulator/data-quality/tasks"),
+    "data_quality_instances": ("GET", "/_emulator/data-quality/instances"),
 }
 
 
