@@ -35,7 +35,7 @@ from airflow_provider_dataworks.exceptions import (
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, validate_object_id
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_choice, parse_project_id
-from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.progress import RunProgress, StageExecPolicy, Step
 from airflow_provider_dataworks.reattach import (
     CLOCK_SKEW_SECONDS,
     STATE_KEY,
@@ -101,6 +101,7 @@ class _Request:
     poll_interval: float
     timeout: float | None
     retry_policy: DataWorksRetryPolicy
+    stage_exec_policy: StageExecPolicy
 
 
 def _seconds(value: Any, field_name: str, *, allow_none: bool) -> float | None:
@@ -219,6 +220,10 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         transport), a :class:`~airflow_provider_dataworks.hooks.retry.DataWorksRetryPolicy` or a dict of its
         fields. Not to be confused with ``retry_policy``, Airflow 3.3's task-level retry policy
         (AIP-105), which this operator passes to Airflow untouched.
+    :param stage_exec_policy: how a stage DataWorks did not accept (``Success: false``, a 4xx) is
+        executed again: a dict of :class:`~airflow_provider_dataworks.progress.StageExecPolicy`'s
+        fields (``attempts``, ``backoff``, ``max_backoff``, ``console_interval``); default: its defaults.
+        The deferred wait continues the same backoff on the triggerer.
     """
 
     template_fields: Sequence[str] = (
@@ -260,6 +265,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         dataworks_conn_id: str = DataWorksHook.default_conn_name,
         region: str | None = None,
         dataworks_retry_policy: DataWorksRetryPolicy | dict[str, Any] | None = None,
+        stage_exec_policy: dict[str, Any] | None = None,
         durable: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -287,6 +293,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         self.dataworks_conn_id = dataworks_conn_id
         self.region = region
         self.dataworks_retry_policy = dataworks_retry_policy
+        self.stage_exec_policy = stage_exec_policy
         #: the run this try works on, once known (``on_kill`` abolishes it)
         self.pipeline_run_id: str | None = None
         self._run_project_id: int | None = None
@@ -322,6 +329,10 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             retry_policy = DataWorksRetryPolicy.coerce(self.dataworks_retry_policy)
         except TypeError as err:
             raise ValueError(str(err)) from None
+        try:
+            stage_exec_policy = StageExecPolicy.coerce(self.stage_exec_policy)
+        except TypeError as err:  # the ValueErrors name the field already
+            raise ValueError(str(err)) from None
         return _Request(
             object_id=object_id,
             project_id=project_id,
@@ -332,6 +343,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             poll_interval=poll_interval,
             timeout=_seconds(self.timeout, "timeout", allow_none=True),
             retry_policy=retry_policy,
+            stage_exec_policy=stage_exec_policy,
         )
 
     def _hook(self, retry_policy: DataWorksRetryPolicy | None = None) -> DataWorksHook:
@@ -627,6 +639,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             advance_until_stage=request.advance_until_stage,
             logger=self.log,
             check_only=self.check_only,
+            stage_exec_policy=request.stage_exec_policy,
         )
 
     def _finished(self, context: Context, hook: DataWorksHook, run: PipelineRun | None, object_id: str) -> None:
@@ -737,6 +750,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             advance_until_stage=request.advance_until_stage,
             logger=_quiet,
             check_only=self.check_only,
+            stage_exec_policy=request.stage_exec_policy,
         )
         # Starts the next stage now rather than a poll interval later; the trigger is told it ran.
         run, decision = hook.advance_pipeline_run(run_id, project_id, progress, run)
@@ -766,6 +780,9 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
                 executed_stages=progress.executed_stages,
                 next_poll_at=time.time() + request.poll_interval,
                 check_only=self.check_only,
+                stage_exec_policy=request.stage_exec_policy.to_dict(),
+                # the backoff of a stage DataWorks refused goes on where the check before deferring left it
+                exec_failures=progress.exec_failures,
             ),
             method_name="execute_complete",
             kwargs={"pipeline_run_id": run_id, "project_id": project_id},

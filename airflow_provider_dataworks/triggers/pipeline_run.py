@@ -30,7 +30,7 @@ from airflow_provider_dataworks.exceptions import (
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
-from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.progress import RunProgress, StageExecPolicy, Step
 from airflow_provider_dataworks.status import PipelineRun
 from airflow_provider_dataworks.triggers.events import EVENT_STATUSES, EventStatus, check_event
 
@@ -150,6 +150,11 @@ class PipelineRunTrigger(BaseTrigger):
         deferred (see :func:`~airflow_provider_dataworks._compat.deferral_end`).
     :param executed_stages: stage codes the task already executed before deferring; not executed again.
     :param check_only: drive the build and check stages only (see ``RunProgress``).
+    :param stage_exec_policy: :meth:`StageExecPolicy.to_dict` of how a stage DataWorks did not
+        accept is executed again; default: the policy's defaults.
+    :param exec_failures: per stage code, the executions DataWorks did not accept before deferring
+        (``RunProgress.exec_failures``): the backoff goes on from there instead of executing a
+        refused stage again on the first read.
     :param next_poll_at: absolute ``time.time()`` of the first read. The task reads the run just
         before deferring, so reading again at once would only spend an API call; a trigger
         rebuilt later (triggerer restart) finds this time passed and reads at once.
@@ -170,6 +175,8 @@ class PipelineRunTrigger(BaseTrigger):
         executed_stages: list[str] | None = None,
         next_poll_at: float | None = None,
         check_only: bool = False,
+        stage_exec_policy: dict[str, Any] | None = None,
+        exec_failures: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.pipeline_run_id = str(pipeline_run_id)
@@ -185,6 +192,8 @@ class PipelineRunTrigger(BaseTrigger):
         self.executed_stages = sorted(executed_stages or ())
         self.next_poll_at = None if next_poll_at is None else float(next_poll_at)
         self.check_only = bool(check_only)
+        self.stage_exec_policy = StageExecPolicy.coerce(stage_exec_policy).to_dict()
+        self.exec_failures = {str(code): int(count) for code, count in sorted((exec_failures or {}).items())}
         if self.poll_interval <= 0:
             raise ValueError(f"poll_interval must be greater than 0 seconds, got {poll_interval!r}.")
 
@@ -205,6 +214,8 @@ class PipelineRunTrigger(BaseTrigger):
                 "executed_stages": list(self.executed_stages),
                 "next_poll_at": self.next_poll_at,
                 "check_only": self.check_only,
+                "stage_exec_policy": dict(self.stage_exec_policy),
+                "exec_failures": dict(self.exec_failures),
             },
         )
 
@@ -246,6 +257,8 @@ class PipelineRunTrigger(BaseTrigger):
             executed=self.executed_stages,
             logger=self.log,
             check_only=self.check_only,
+            stage_exec_policy=self.stage_exec_policy,
+            exec_failures=self.exec_failures,
         )
         run: PipelineRun | None = None
         if self.next_poll_at is not None:
