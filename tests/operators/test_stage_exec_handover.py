@@ -150,7 +150,12 @@ def test_trigger_defaults_to_the_default_policy_and_no_failures():
     _, kwargs = PipelineRunTrigger(pipeline_run_id="run-1", project_id=BASIC).serialize()
 
     assert kwargs["exec_failures"] == {}
-    assert kwargs["stage_exec_policy"] == {"attempts": 5, "backoff": 10.0, "max_backoff": 120.0, "console_interval": 600.0}
+    assert kwargs["stage_exec_policy"] == {
+        "attempts": 5,
+        "backoff": 10.0,
+        "max_backoff": 120.0,
+        "console_interval": 600.0,
+    }
 
 
 BAD_POLICIES = [
