@@ -16,7 +16,10 @@ task log points straight at the request to quote to Alibaba Cloud support::
     ├── PipelineRunAmbiguousCreateError  a create may or may not have happened
     ├── PipelineRunFailedError           the run ended Fail / Termination / Cancel
     ├── PipelineRunTimeoutError          the run did not finish in time
-    └── InvalidTriggerEventError         the trigger's event is missing or malformed
+    ├── InvalidTriggerEventError         the trigger's event is missing or malformed
+    ├── DataQualityAmbiguousCreateError  a Data Quality evaluation may or may not have started
+    ├── DataQualityFailedError           the evaluation ended Critical / Error (or Warned, fail_on_warn)
+    └── DataQualityTimeoutError          the evaluation did not finish in time
 
 Bad arguments and bad connection settings raise :class:`ValueError` (or ``TypeError``)
 before any remote call, with a message naming the field.
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING
 from airflow.providers.common.compat.sdk import AirflowException
 
 if TYPE_CHECKING:
-    from airflow_provider_dataworks.status import PipelineRun, Stage
+    from airflow_provider_dataworks.status import DataQualityEvaluation, PipelineRun, Stage
 
 
 class DataWorksError(AirflowException):
@@ -149,6 +152,30 @@ class PipelineRunTimeoutError(DataWorksError):
 
 class InvalidTriggerEventError(DataWorksError):
     """The event that resumed the task is missing or does not follow the documented schema."""
+
+
+class DataQualityAmbiguousCreateError(DataWorksError):
+    """``CreateDataQualityEvaluationTaskInstance`` failed without telling whether the instance exists."""
+
+    def __init__(self, message: str, *, cause: DataWorksError) -> None:
+        self.cause = cause
+        super().__init__(message)
+
+
+class DataQualityFailedError(DataWorksError):
+    """The Data Quality evaluation did not let the gate open; the message names the rules."""
+
+    def __init__(self, evaluation: DataQualityEvaluation) -> None:
+        self.evaluation = evaluation
+        super().__init__(evaluation.describe_failure())
+
+
+class DataQualityTimeoutError(DataWorksError):
+    """The Data Quality evaluation was still running when the wait ran out of time."""
+
+    def __init__(self, message: str, *, evaluation: DataQualityEvaluation | None = None) -> None:
+        self.evaluation = evaluation
+        super().__init__(message)
 
 
 TRANSIENT_ERRORS: tuple[type[DataWorksError], ...] = (

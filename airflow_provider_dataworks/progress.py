@@ -125,6 +125,8 @@ class RunProgress:
     :param exec_failures: :attr:`exec_failures` of an earlier part of the same wait: per stage
         code, executions DataWorks did not accept; the backoff continues from there.
     :param clock: monotonic seconds, for the backoff.
+    :param check_only: run the build and check stages only: ``advance_until_stage`` becomes the
+        last stage before the first ``Deploy``/``Offline`` stage, once the run's stages are known.
     """
 
     def __init__(
@@ -137,8 +139,10 @@ class RunProgress:
         exec_failures: Mapping[str, int] | None = None,
         logger: Any = None,
         clock: Callable[[], float] = time.monotonic,
+        check_only: bool = False,
     ) -> None:
         self.advance_stages = advance_stages
+        self.check_only = check_only
         self.advance_until_stage = advance_until_stage
         self.stage_exec_policy = StageExecPolicy.coerce(stage_exec_policy)
         self.log = logger or logging.getLogger(__name__)
@@ -163,6 +167,13 @@ class RunProgress:
             return Decision(Step.SUCCEED, reason=f"Pipeline run {run.id} succeeded.")
         if run.is_failed:
             return Decision(Step.FAIL, stage=run.failed_stage, reason=run.describe_failure())
+        if self.check_only and run.stages and not self.advance_until_stage:
+            last_check = run.last_check_stage
+            if last_check is None:
+                return Decision(
+                    Step.FAIL, reason=f"check_only: pipeline run {run.id} has no stage before its first deploy stage."
+                )
+            self.advance_until_stage = last_check.code
         target = self.advance_until_stage
         if target and run.stages:
             if run.stage(target) is None:

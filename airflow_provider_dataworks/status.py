@@ -12,11 +12,12 @@ failure on a value we do not understand is not.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ class RunMode(StrEnum):
     AUTO = "Auto"
 
 
+#: stage types that change what is deployed; a check-only run never executes them
+DEPLOY_STAGE_TYPES: frozenset[str] = frozenset({"Deploy", "Offline"})
+
 TERMINAL_STATUSES: frozenset[PipelineRunStatus] = frozenset(
     {
         PipelineRunStatus.SUCCESS,
@@ -56,20 +60,27 @@ TERMINAL_STATUSES: frozenset[PipelineRunStatus] = frozenset(
 )
 FAILED_STATUSES: frozenset[PipelineRunStatus] = TERMINAL_STATUSES - {PipelineRunStatus.SUCCESS}
 
-_warned_unknown: set[str] = set()
+_warned_unknown: set[tuple[str, str]] = set()
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _parse_known(vocabulary: type[E], raw: str | None, what: str) -> E | None:
+    """Return the member of ``vocabulary`` spelled ``raw``; log a new value once and return ``None``."""
+    if raw is None:
+        return None
+    try:
+        return vocabulary(raw)
+    except ValueError:
+        if (what, raw) not in _warned_unknown:
+            _warned_unknown.add((what, raw))
+            log.warning("DataWorks returned the unknown %s status %r; treating it as not finished.", what, raw)
+        return None
 
 
 def parse_status(raw: str | None) -> PipelineRunStatus | None:
     """Return the known status for ``raw``, or ``None`` when DataWorks sent something new."""
-    if raw is None:
-        return None
-    try:
-        return PipelineRunStatus(raw)
-    except ValueError:
-        if raw not in _warned_unknown:
-            _warned_unknown.add(raw)
-            log.warning("DataWorks returned the unknown pipeline-run status %r; treating it as not finished.", raw)
-        return None
+    return _parse_known(PipelineRunStatus, raw, "pipeline-run")
 
 
 def _as_int(value: Any) -> int | None:
@@ -111,6 +122,21 @@ class Stage:
     def is_waiting(self) -> bool:
         """Whether the stage has not started (it waits for DataWorks or for ``ExecPipelineRunStage``)."""
         return self.state is PipelineRunStatus.INIT
+
+    @property
+    def is_deploy(self) -> bool:
+        """Whether the stage changes what is deployed (``Deploy`` or ``Offline``), not a build or a check."""
+        return self.type in DEPLOY_STAGE_TYPES
+
+    @property
+    def start_time_ms(self) -> int | None:
+        """When the stage started (epoch ms), if DataWorks said so in ``Detail``."""
+        return _as_int(self.detail.get("StartTime"))
+
+    @property
+    def finish_time_ms(self) -> int | None:
+        """When the stage finished (epoch ms), if DataWorks said so in ``Detail``."""
+        return _as_int(self.detail.get("FinishTime"))
 
     def describe(self) -> str:
         """Return a one-line description for logs and error messages."""
@@ -210,6 +236,26 @@ class PipelineRun:
         if stage is None or not stage.is_waiting:
             return None
         return stage
+
+    @property
+    def run_type(self) -> str:
+        """``Offline`` when the run has an undeploy stage, else ``Online`` (``GetPipelineRun`` has no Type)."""
+        if any(stage.type == RunType.OFFLINE.value for stage in self.stages):
+            return RunType.OFFLINE.value
+        return RunType.ONLINE.value
+
+    @property
+    def last_check_stage(self) -> Stage | None:
+        """The last stage before the first ``Deploy``/``Offline`` stage: where a check-only run stops.
+
+        ``None`` when the stages are not known yet, or the first stage already deploys.
+        """
+        before: Stage | None = None
+        for stage in self.ordered_stages:
+            if stage.is_deploy:
+                return before
+            before = stage
+        return before
 
     def stage(self, code: str) -> Stage | None:
         """Return the stage with this code, if the run has one."""
@@ -317,4 +363,216 @@ class PipelineRunItem:
             status=str(data.get("Status") or ""),
             message=str(data.get("Message") or ""),
             version=_as_int(data.get("Version")),
+        )
+
+
+# ======================================================================================
+# DataWorks Data Quality (2024-05-18): evaluation task instances.
+#
+# The same policy as for pipeline runs: the status words exactly as DataWorks spells them,
+# an unknown status is logged once and means "not finished", and the outcome rules live
+# here, on the record, for the operator, the hook's blocking wait and the trigger alike.
+# ======================================================================================
+
+
+class DataQualityStatus(StrEnum):
+    """Status of a Data Quality evaluation task instance and of each rule's result."""
+
+    RUNNING = "Running"
+    PASSED = "Passed"
+    WARNED = "Warned"
+    CRITICAL = "Critical"
+    ERROR = "Error"
+
+
+DATA_QUALITY_TERMINAL_STATUSES: frozenset[DataQualityStatus] = frozenset(
+    {DataQualityStatus.PASSED, DataQualityStatus.WARNED, DataQualityStatus.CRITICAL, DataQualityStatus.ERROR}
+)
+
+
+def parse_data_quality_status(raw: str | None) -> DataQualityStatus | None:
+    """Return the known Data Quality status for ``raw``, or ``None`` when DataWorks sent something new."""
+    return _parse_known(DataQualityStatus, raw, "data-quality")
+
+
+def _threshold_text(threshold: Mapping[str, Any] | None) -> str:
+    """``"> 100"`` from ``{"Operator": ">", "Value": "100"}``, else the expression DataWorks gave."""
+    if not threshold:
+        return ""
+    operator, value = threshold.get("Operator"), threshold.get("Value")
+    if operator and value not in (None, ""):
+        return f"{operator} {value}"
+    return str(threshold.get("Expression") or "")
+
+
+@dataclass(frozen=True)
+class DataQualityRuleResult:
+    """The result of one rule in one evaluation, with the threshold it was held to."""
+
+    rule_id: int | None
+    rule_name: str
+    status: str
+    severity: str = ""
+    #: the threshold the status refers to: the critical one for ``Critical``, the warning one for ``Warned``
+    threshold: str = ""
+    expected: str = ""
+    checked_value: str | None = None
+    referenced_value: str | None = None
+
+    @property
+    def state(self) -> DataQualityStatus | None:
+        return parse_data_quality_status(self.status)
+
+    @property
+    def passed(self) -> bool:
+        return self.state is DataQualityStatus.PASSED
+
+    def describe(self) -> str:
+        text = f"rule {self.rule_name!r} ({self.rule_id}) {self.status}: actual value {self.checked_value}"
+        if self.threshold:
+            text += f", {self.status.lower()} threshold {self.threshold}"
+        if self.expected:
+            text += f", expected {self.expected}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "rule_name": self.rule_name,
+            "status": self.status,
+            "severity": self.severity,
+            "threshold": self.threshold,
+            "expected": self.expected,
+            "checked_value": self.checked_value,
+            "referenced_value": self.referenced_value,
+        }
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> DataQualityRuleResult:
+        """Build a rule result from one ``Results[]`` entry of ``GetDataQualityEvaluationTaskInstance``."""
+        rule = data.get("Rule") or {}
+        thresholds = (rule.get("CheckingConfig") or {}).get("Thresholds") or {}
+        status = str(data.get("Status") or "")
+        crossed = {"Critical": thresholds.get("Critical"), "Warned": thresholds.get("Warned")}.get(status)
+        details = data.get("Details") or []
+        # The detail whose status is the result's carries the value that decided it.
+        detail = next((d for d in details if d.get("Status") == status), details[0] if details else {})
+        checked = detail.get("CheckedValue")
+        referenced = detail.get("ReferencedValue")
+        return cls(
+            rule_id=_as_int(rule.get("Id")),
+            rule_name=str(rule.get("Name") or ""),
+            status=status,
+            severity=str(rule.get("Severity") or ""),
+            threshold=_threshold_text(crossed),
+            expected=_threshold_text(thresholds.get("Expected")),
+            checked_value=None if checked is None else str(checked),
+            referenced_value=None if referenced is None else str(referenced),
+        )
+
+
+@dataclass(frozen=True)
+class DataQualityEvaluation:
+    """A Data Quality evaluation task instance, as last read from DataWorks."""
+
+    id: int
+    project_id: int | None
+    status: str
+    task_id: int | None = None
+    task_name: str = ""
+    parameters: str = ""
+    create_time_ms: int | None = None
+    finish_time_ms: int | None = None
+    results: tuple[DataQualityRuleResult, ...] = ()
+    request_id: str | None = None
+
+    @property
+    def state(self) -> DataQualityStatus | None:
+        return parse_data_quality_status(self.status)
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the evaluation has finished. Unknown statuses are not terminal."""
+        return self.state in DATA_QUALITY_TERMINAL_STATUSES
+
+    @property
+    def trigger_time_ms(self) -> int | None:
+        """The ``triggerTime`` of the instance's ``Parameters`` JSON."""
+        try:
+            value = json.loads(self.parameters or "{}").get("triggerTime")
+        except (ValueError, AttributeError):
+            return None
+        return _as_int(value)
+
+    def passes(self, fail_on_warn: bool = False) -> bool:
+        """Whether the gate opens: ``Passed``, or ``Warned`` unless ``fail_on_warn``."""
+        if self.state is DataQualityStatus.PASSED:
+            return True
+        return self.state is DataQualityStatus.WARNED and not fail_on_warn
+
+    @property
+    def rules_not_passed(self) -> list[DataQualityRuleResult]:
+        return [result for result in self.results if not result.passed]
+
+    def describe_failure(self) -> str:
+        """Why the gate stays shut: the instance's status and every rule that did not pass."""
+        text = f"DataWorks Data Quality evaluation {self.id}"
+        if self.task_id is not None:
+            text += f" of task {self.task_id}" + (f" ({self.task_name})" if self.task_name else "")
+        text += f" ended {self.status}."
+        rules = self.rules_not_passed
+        if rules:
+            text += " Rules that did not pass: " + "; ".join(rule.describe() for rule in rules) + "."
+        if self.request_id:
+            text += f" Last RequestId: {self.request_id}."
+        return text
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any], request_id: str | None = None) -> DataQualityEvaluation:
+        """Build from ``DataQualityEvaluationTaskInstance`` (or a ``List…`` entry), PascalCase."""
+        task = data.get("Task") or {}
+        return cls(
+            id=_as_int(data.get("Id")) or 0,
+            project_id=_as_int(data.get("ProjectId")),
+            status=str(data.get("Status") or ""),
+            task_id=_as_int(task.get("Id")),
+            task_name=str(task.get("Name") or ""),
+            parameters=str(data.get("Parameters") or ""),
+            create_time_ms=_as_int(data.get("CreateTime")),
+            finish_time_ms=_as_int(data.get("FinishTime")),
+            results=tuple(DataQualityRuleResult.from_api(r) for r in data.get("Results") or () if r),
+            request_id=request_id,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON primitives (for the trigger event and XCom); :meth:`from_json` reads it back."""
+        return {
+            "id": self.id,
+            "project_id": self.project_id,
+            "status": self.status,
+            "task_id": self.task_id,
+            "task_name": self.task_name,
+            "parameters": self.parameters,
+            "create_time_ms": self.create_time_ms,
+            "finish_time_ms": self.finish_time_ms,
+            "results": [result.to_json() for result in self.results],
+            "request_id": self.request_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DataQualityEvaluation:
+        return cls(
+            id=int(data["id"]),
+            project_id=_as_int(data.get("project_id")),
+            status=str(data.get("status") or ""),
+            task_id=_as_int(data.get("task_id")),
+            task_name=str(data.get("task_name") or ""),
+            parameters=str(data.get("parameters") or ""),
+            create_time_ms=_as_int(data.get("create_time_ms")),
+            finish_time_ms=_as_int(data.get("finish_time_ms")),
+            results=tuple(
+                DataQualityRuleResult(**{k: r.get(k) for k in DataQualityRuleResult.__dataclass_fields__})
+                for r in data.get("results") or ()
+            ),
+            request_id=data.get("request_id") or None,
         )

@@ -846,6 +846,8 @@ def _created_id(body: dict[str, Any], params: dict[str, Any]) -> str:
 
 
 def _ambiguous_create(error: DataWorksError, params: dict[str, Any]) -> PipelineRunAmbiguousCreateError:
+    if "object_ids" not in params:  # another create (Data Quality): its hook words the error itself
+        return PipelineRunAmbiguousCreateError(f"The create call failed without a clear answer: {error}", cause=error)
     return PipelineRunAmbiguousCreateError(
         f"CreatePipelineRun for object {params['object_ids'][0]} in workspace {params['project_id']} failed "
         f"without a clear answer, so the run may or may not exist: {error}. It was not resubmitted; list the "

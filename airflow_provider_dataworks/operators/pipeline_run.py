@@ -29,12 +29,13 @@ from airflow_provider_dataworks.exceptions import (
     DataWorksError,
     DataWorksNotFoundError,
     PipelineRunAmbiguousCreateError,
+    PipelineRunFailedError,
     PipelineRunTimeoutError,
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, validate_object_id
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_choice, parse_project_id
-from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.progress import RunProgress, StageExecPolicy, Step
 from airflow_provider_dataworks.reattach import (
     CLOCK_SKEW_SECONDS,
     STATE_KEY,
@@ -100,6 +101,7 @@ class _Request:
     poll_interval: float
     timeout: float | None
     retry_policy: DataWorksRetryPolicy
+    stage_exec_policy: StageExecPolicy
 
 
 def _seconds(value: Any, field_name: str, *, allow_none: bool) -> float | None:
@@ -129,6 +131,20 @@ def _optional_text(value: Any, field_name: str) -> str | None:
     return value.strip() or None
 
 
+def _validate_check_only(
+    run_mode: str | None, advance_stages: bool, advance_until_stage: str | None, wait_for_completion: bool
+) -> None:
+    """A check-only run must be driven by this task, stage by stage, to its last check."""
+    if run_mode == RunMode.AUTO.value:
+        raise ValueError("check_only needs run_mode 'Normal' (in Auto mode DataWorks would run the deploy stages).")
+    if not advance_stages:
+        raise ValueError("check_only needs advance_stages=True: the task executes the check stages itself.")
+    if advance_until_stage:
+        raise ValueError("check_only stops before the first deploy stage by itself; drop advance_until_stage.")
+    if not wait_for_completion:
+        raise ValueError("check_only needs wait_for_completion=True: the run is abolished once its checks ran.")
+
+
 @dataclass
 class _SyncJob:
     """What the blocking path hands to :class:`ResumableJobMixin`'s hooks for one try."""
@@ -146,6 +162,8 @@ class _SyncJob:
     #: runs read while deciding, by id
     seen: dict[str, PipelineRun] = field(default_factory=dict)
     published: bool = False
+    #: the run's end was handled (check-only abolish, report) in this try
+    finished: bool = False
 
 
 #: ``get_job_status`` answers for a stored record the mixin must not reconnect to
@@ -190,6 +208,11 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         or stopped by a signal (default True), on every supported Airflow version.
     :param reattach: adopt this task instance's existing run on a retry (default True); ``False``
         creates a fresh run on every try.
+    :param check_only: run the build and check stages only, never a ``Deploy``/``Offline`` stage, then
+        abolish the run: succeed when every check passed, fail with the failing check's stage and
+        message. Needs ``advance_stages`` and the ``Normal`` run mode.
+    :param report: when the run ends, publish the deployment report (XComs ``pipeline_run_items`` and
+        ``pipeline_run_summary``, a table in the task log): ⌈items/100⌉ ``ListPipelineRunItems`` calls.
     :param durable: :class:`ResumableJobMixin`'s switch (Airflow 3.3+; the blocking path): read the run
         back from the task state store on a retry (default True). ``False`` leaves the store out;
         the Description tag still finds the run unless ``reattach=False``.
@@ -199,6 +222,10 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         transport), a :class:`~airflow_provider_dataworks.hooks.retry.DataWorksRetryPolicy` or a dict of its
         fields. Not to be confused with ``retry_policy``, Airflow 3.3's task-level retry policy
         (AIP-105), which this operator passes to Airflow untouched.
+    :param stage_exec_policy: how a stage DataWorks did not accept (``Success: false``, a 4xx) is
+        executed again: a dict of :class:`~airflow_provider_dataworks.progress.StageExecPolicy`'s
+        fields (``attempts``, ``backoff``, ``max_backoff``, ``console_interval``); default: its defaults.
+        The deferred wait continues the same backoff on the triggerer.
     """
 
     template_fields: Sequence[str] = (
@@ -235,9 +262,12 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         cancel_on_timeout: bool = True,
         cancel_on_kill: bool = True,
         reattach: bool = True,
+        check_only: bool = False,
+        report: bool = True,
         dataworks_conn_id: str = DataWorksHook.default_conn_name,
         region: str | None = None,
         dataworks_retry_policy: DataWorksRetryPolicy | dict[str, Any] | None = None,
+        stage_exec_policy: dict[str, Any] | None = None,
         durable: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -260,9 +290,12 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         self.cancel_on_timeout = cancel_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.reattach = reattach
+        self.check_only = check_only
+        self.report = report
         self.dataworks_conn_id = dataworks_conn_id
         self.region = region
         self.dataworks_retry_policy = dataworks_retry_policy
+        self.stage_exec_policy = stage_exec_policy
         #: the run this try works on, once known (``on_kill`` abolishes it)
         self.pipeline_run_id: str | None = None
         self._run_project_id: int | None = None
@@ -274,6 +307,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         #: AirflowTaskTimeout, possibly in the middle of our own abolish) follows cancel_on_timeout / stays out
         self._timing_out = False
         self._timeout_handled = False
+        self._abolished_on_timeout = False
 
     # ------------------------------------------------------------------ validation
 
@@ -289,11 +323,17 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
                 "auto_run_until_stage needs run_mode='Auto' (DataWorks only runs stages by itself in Auto mode); "
                 f"got run_mode={self.run_mode!r}."
             )
+        if self.check_only:
+            _validate_check_only(run_mode, self.advance_stages, self.advance_until_stage, self.wait_for_completion)
         poll_interval = _seconds(self.poll_interval, "poll_interval", allow_none=False)
         assert poll_interval is not None
         try:
             retry_policy = DataWorksRetryPolicy.coerce(self.dataworks_retry_policy)
         except TypeError as err:
+            raise ValueError(str(err)) from None
+        try:
+            stage_exec_policy = StageExecPolicy.coerce(self.stage_exec_policy)
+        except TypeError as err:  # the ValueErrors name the field already
             raise ValueError(str(err)) from None
         return _Request(
             object_id=object_id,
@@ -305,6 +345,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             poll_interval=poll_interval,
             timeout=_seconds(self.timeout, "timeout", allow_none=True),
             retry_policy=retry_policy,
+            stage_exec_policy=stage_exec_policy,
         )
 
     def _hook(self, retry_policy: DataWorksRetryPolicy | None = None) -> DataWorksHook:
@@ -348,14 +389,20 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         if adopted is not None and adopted.is_success:
             StageTransitionLog().log(adopted, cast("Any", self.log))
             self.log.info("Pipeline run %s already succeeded; not deploying again.", run_id)
+            self._finished(context, hook, adopted, request.object_id)
             return run_id
         if not self.wait_for_completion:
             return run_id
         if self.deferrable:
             record = StoredRun(run_id, project_id, request.object_id, tag, attempt.key)
-            self._defer(hook, store, record, request, deadline, adopted)
+            try:
+                run = self._defer(hook, store, record, request, deadline, adopted)
+            except PipelineRunFailedError as err:  # failed before deferring
+                self._finished(context, hook, err.run, request.object_id)
+                raise
+            self._finished(context, hook, run, request.object_id)
         else:
-            self._wait(hook, request, run_id, project_id, deadline)
+            self._wait_until_finished(context, hook, request, run_id, project_id, deadline)
         return run_id
 
     def _find_or_create(
@@ -541,13 +588,15 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
     def poll_until_complete(self, external_id: Any, context: Context) -> str:  # type: ignore[override]
         """Publish the run (XCom, link, log) and wait for it; return its ID (the result on a reconnect)."""
         run_id = self._publish(external_id, context)
-        known = self._sync.seen.get(run_id)
+        job = self._sync
+        known = job.seen.get(run_id)
         if known is not None and known.is_success:
             StageTransitionLog().log(known, cast("Any", self.log))
             self.log.info("Pipeline run %s already succeeded; not deploying again.", run_id)
+            self._finish_job(context, known)
             return run_id
-        job = self._sync
-        self._wait(job.hook, job.request, run_id, job.project_id, job.deadline)
+        self._wait_until_finished(context, job.hook, job.request, run_id, job.project_id, job.deadline)
+        job.finished = True
         return run_id
 
     def get_job_result(self, external_id: Any, context: Context) -> str:
@@ -557,7 +606,16 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         if already_succeeded and (run := self._sync.seen.get(run_id)) is not None:
             StageTransitionLog().log(run, cast("Any", self.log))
             self.log.info("Pipeline run %s already succeeded; not deploying again.", run_id)
+            # a retry after the run succeeded (the worker died before the task did): the report's XComs again
+            self._finish_job(context, run)
         return run_id
+
+    def _finish_job(self, context: Context, run: PipelineRun) -> None:
+        """Handle the end of the blocking path's run once per try (the mixin may reach it twice)."""
+        job = self._sync
+        if not job.finished:
+            job.finished = True
+            self._finished(context, job.hook, run, job.request.object_id)
 
     def _publish(self, external_id: Any, context: Context) -> str:
         """Push the run's XComs and log its URL once per try; return the run ID."""
@@ -579,8 +637,79 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
 
     def _progress(self, request: _Request) -> RunProgress:
         return RunProgress(
-            advance_stages=self.advance_stages, advance_until_stage=request.advance_until_stage, logger=self.log
+            advance_stages=self.advance_stages,
+            advance_until_stage=request.advance_until_stage,
+            logger=self.log,
+            check_only=self.check_only,
+            stage_exec_policy=request.stage_exec_policy,
         )
+
+    def _finished(self, context: Context, hook: DataWorksHook, run: PipelineRun | None, object_id: str) -> None:
+        """After the run ended (or its checks did): abolish a check-only run, publish the report.
+
+        Every path calls it where its wait ends: the blocking paths (ResumableJobMixin's and the
+        plain one), the check before deferring, ``execute_complete``, a run adopted already succeeded,
+        and a timeout that abolished the run (:meth:`_finished_by_timeout`).
+        """
+        if run is None:
+            return
+        project_id = self._run_project_id if self._run_project_id is not None else run.project_id
+        abolished = False
+        if self.check_only and not run.is_terminal and project_id is not None:
+            self.log.info("Every check of pipeline run %s passed; abolishing it (check_only).", run.id)
+            try:
+                hook.with_retry_policy(ABOLISH_RETRY_POLICY).abolish_pipeline_run(run.id, project_id)
+                abolished = True
+            except (DataWorksError, ValueError) as err:
+                # The checks passed either way; the run waits at its deploy stage, which nobody executes.
+                self.log.warning("Could not abolish check-only pipeline run %s: %s", run.id, err)
+        if self.report:
+            from airflow_provider_dataworks.report import publish_report
+
+            publish_report(
+                hook,
+                run,
+                context["ti"],
+                self.log,
+                project_id=project_id,
+                object_id=object_id,
+                check_only=self.check_only,
+                abolished=abolished,
+            )
+
+    def _finished_by_timeout(
+        self, context: Context, hook: DataWorksHook, run_id: str, project_id: int, object_id: str
+    ) -> None:
+        """Report a run that a timeout ended by abolishing it, as read after the abolish."""
+        if not (self.report and self._abolished_on_timeout):
+            return
+        try:
+            run = hook.get_pipeline_run(run_id, project_id)
+        except (DataWorksError, ValueError) as err:
+            self.log.warning("No deployment report for pipeline run %s: it could not be read: %s", run_id, err)
+            return
+        self._finished(context, hook, run, object_id)
+
+    def _wait_until_finished(
+        self,
+        context: Context,
+        hook: DataWorksHook,
+        request: _Request,
+        run_id: str,
+        project_id: int,
+        deadline: float | None,
+    ) -> PipelineRun:
+        """Wait (blocking) and handle the run's end: success, failure, or a timeout that abolished it."""
+        try:
+            run = self._wait(hook, request, run_id, project_id, deadline)
+        except PipelineRunFailedError as err:
+            self._finished(context, hook, err.run, request.object_id)
+            raise
+        except PipelineRunTimeoutError:
+            self._finished_by_timeout(context, hook, run_id, project_id, request.object_id)
+            raise
+        self._finished(context, hook, run, request.object_id)
+        return run
 
     def _wait(
         self, hook: DataWorksHook, request: _Request, run_id: str, project_id: int, deadline: float | None
@@ -598,6 +727,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         except AirflowTaskTimeout:
             # execution_timeout struck inside the wait (Airflow's alarm): the same contract as our own
             # deadline, then Airflow's error goes on (and its on_kill call finds the timeout handled).
+            # No report here: Airflow is ending the task, so nothing but the abolish is spent.
             self._timed_out(PipelineRunTimeoutError("execution_timeout passed."), run_id, project_id)
             raise
 
@@ -609,15 +739,20 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         request: _Request,
         deadline: float | None,
         run: PipelineRun | None = None,
-    ) -> None:
+    ) -> PipelineRun:
         """Defer to the trigger, unless the first status check shows the run already finished.
 
         :param run: the run as just read while adopting it; a new run is read here.
+        :return: the finished run, when it finished before deferring.
         """
         run_id, project_id = record.pipeline_run_id, record.project_id
         # Quiet: the trigger logs the stage transitions, so each shows once in the task log.
         progress = RunProgress(
-            advance_stages=self.advance_stages, advance_until_stage=request.advance_until_stage, logger=_quiet
+            advance_stages=self.advance_stages,
+            advance_until_stage=request.advance_until_stage,
+            logger=_quiet,
+            check_only=self.check_only,
+            stage_exec_policy=request.stage_exec_policy,
         )
         # Starts the next stage now rather than a poll interval later; the trigger is told it ran.
         run, decision = hook.advance_pipeline_run(run_id, project_id, progress, run)
@@ -625,7 +760,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             StageTransitionLog().log(run, cast("Any", self.log))
             decision.raise_for_failure(run)
             self.log.info("%s", decision.reason)
-            return
+            return run
         for code in progress.executed_stages:
             self.log.info("Executed stage %s of pipeline run %s.", code, run_id)
         store.set(record)
@@ -646,6 +781,10 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
                 cancel_on_kill=self.cancel_on_kill,
                 executed_stages=progress.executed_stages,
                 next_poll_at=time.time() + request.poll_interval,
+                check_only=self.check_only,
+                stage_exec_policy=request.stage_exec_policy.to_dict(),
+                # the backoff of a stage DataWorks refused goes on where the check before deferring left it
+                exec_failures=progress.exec_failures,
             ),
             method_name="execute_complete",
             kwargs={"pipeline_run_id": run_id, "project_id": project_id},
@@ -669,14 +808,23 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
 
         try:
             run = resolve_trigger_event(
-                event, pipeline_run_id=pipeline_run_id, advance_until_stage=request.advance_until_stage
+                event,
+                pipeline_run_id=pipeline_run_id,
+                advance_until_stage=request.advance_until_stage,
+                check_only=self.check_only,
             )
+        except PipelineRunFailedError as err:
+            self._finished(context, self._hook(request.retry_policy), err.run, request.object_id)
+            raise
         except PipelineRunTimeoutError as err:
             # the validated event names its run and workspace too (dag.test() resumes with the event alone)
             run_id = pipeline_run_id or event["pipeline_run_id"]
-            project = project_id if project_id is not None else event["project_id"]
-            raise self._timed_out(err, run_id, int(project)) from None
+            project = int(project_id if project_id is not None else event["project_id"])
+            timed_out = self._timed_out(err, run_id, project)
+            self._finished_by_timeout(context, self._hook(request.retry_policy), run_id, project, request.object_id)
+            raise timed_out from None
         self.log.info("Pipeline run %s finished: %s.", run.id, run.status)
+        self._finished(context, self._hook(request.retry_policy), run, request.object_id)
         return run.id
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
@@ -699,7 +847,9 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             timeout = PipelineRunTimeoutError(f"Airflow timed the deferred wait out ({err or 'execution_timeout'}).")
             if run_id is None:
                 raise PipelineRunTimeoutError(f"{timeout} No pipeline run of this task was found to abolish.") from None
-            raise self._timed_out(timeout, run_id, project_id) from None
+            timed_out = self._timed_out(timeout, run_id, project_id)
+            self._finished_by_timeout(context, hook, run_id, project_id, request.object_id)
+            raise timed_out from None
 
     def _run_waited_for(self, context: Context, hook: DataWorksHook, request: _Request, project_id: int) -> str | None:
         """Return the run this deferred try waited for: from XCom (kept while deferred), the store or the tag."""
@@ -724,15 +874,15 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         self._timing_out = True
         message = str(error)
         if self.cancel_on_timeout:
-            outcome = self._abolish(run_id, project_id)
+            self._abolished_on_timeout, outcome = self._abolish(run_id, project_id)
             message += f" {outcome}"
         else:
             message += f" Pipeline run {run_id} was left running (cancel_on_timeout is off)."
         self._timeout_handled = True
         return PipelineRunTimeoutError(message, run=error.run, stage=error.stage)
 
-    def _abolish(self, run_id: str, project_id: int) -> str:
-        """Abolish the run, best effort and bounded; return what happened, for logs and messages."""
+    def _abolish(self, run_id: str, project_id: int) -> tuple[bool, str]:
+        """Abolish the run, best effort and bounded; return whether it was, and what happened."""
         # A hook of its own, built while the task ran from the settings already read: on_kill runs in
         # a signal handler and must neither look the connection up (the supervisor's lock is not
         # reentrant) nor wait on the locks of the hook that the interrupted code may hold.
@@ -748,7 +898,8 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         else:
             outcome = f"Pipeline run {run_id} was abolished."
             self.log.info("%s", outcome)
-        return outcome
+            return True, outcome
+        return False, outcome
 
     def on_kill(self) -> None:
         """Abolish the run when the task is killed (``cancel_on_kill``); never raises.

@@ -26,7 +26,8 @@ from airflow_provider_dataworks.exceptions import (
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_project_id
-from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.progress import RunProgress, StageExecPolicy, Step
+from airflow_provider_dataworks.status import PipelineRun
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -50,12 +51,17 @@ class PipelineRunSensor(BaseSensorOperator):
     :param project_id: its workspace ID; default: the connection's ``project_id`` extra.
     :param advance_stages: execute each stage that waits for ``ExecPipelineRunStage`` (default False).
     :param advance_until_stage: succeed once this stage code (and every stage before it) succeeded.
+        When the sensor drives the run (``advance_stages``), it publishes the deployment report at the
+        end, as :class:`CreatePipelineRunOperator` does (XComs ``pipeline_run_items``, ``pipeline_run_summary``).
     :param deferrable: wait on the triggerer (polling every ``poke_interval`` seconds).
     :param dataworks_conn_id: the DataWorks (or ``alibaba_cloud``) connection.
     :param region: overrides the connection's region.
     :param dataworks_retry_policy: per-call retries of transient DataWorks errors, a
         :class:`~airflow_provider_dataworks.hooks.retry.DataWorksRetryPolicy` or a dict of its fields
         (``retry_policy`` is Airflow's own task-level policy and goes to Airflow untouched).
+    :param stage_exec_policy: with ``advance_stages``, how a stage DataWorks did not accept is executed
+        again: a dict of :class:`~airflow_provider_dataworks.progress.StageExecPolicy`'s fields; the
+        deferred wait continues the same backoff on the triggerer.
     """
 
     template_fields: Sequence[str] = (
@@ -78,6 +84,7 @@ class PipelineRunSensor(BaseSensorOperator):
         dataworks_conn_id: str = DataWorksHook.default_conn_name,
         region: str | None = None,
         dataworks_retry_policy: DataWorksRetryPolicy | dict[str, Any] | None = None,
+        stage_exec_policy: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -89,6 +96,7 @@ class PipelineRunSensor(BaseSensorOperator):
         self.dataworks_conn_id = dataworks_conn_id
         self.region = region
         self.dataworks_retry_policy = dataworks_retry_policy
+        self.stage_exec_policy = stage_exec_policy
         self._hook: DataWorksHook | None = None
         self._progress: RunProgress | None = None
         self._resolved: tuple[str, int] | None = None
@@ -113,6 +121,12 @@ class PipelineRunSensor(BaseSensorOperator):
             raise ValueError(f"advance_until_stage must be a stage code string, got {value!r}.")
         return value.strip() or None
 
+    def _stage_exec_policy(self) -> StageExecPolicy:
+        try:
+            return StageExecPolicy.coerce(self.stage_exec_policy)
+        except TypeError as err:  # the ValueErrors name the field already
+            raise ValueError(str(err)) from None
+
     def get_hook(self) -> DataWorksHook:
         if self._hook is None:
             try:
@@ -127,6 +141,7 @@ class PipelineRunSensor(BaseSensorOperator):
         if self._resolved is None:
             run_id = self._run_id()
             self._until_stage()
+            self._stage_exec_policy()
             hook = self.get_hook()
             project = parse_project_id(self.project_id) if self.project_id is not None else hook.resolve_project_id()
             self._resolved = (run_id, project)
@@ -139,13 +154,18 @@ class PipelineRunSensor(BaseSensorOperator):
         hook = self.get_hook()
         if self._progress is None:
             self._progress = RunProgress(
-                advance_stages=self.advance_stages, advance_until_stage=self._until_stage(), logger=self.log
+                advance_stages=self.advance_stages,
+                advance_until_stage=self._until_stage(),
+                logger=self.log,
+                stage_exec_policy=self._stage_exec_policy(),
             )
         run, decision = hook.advance_pipeline_run(run_id, project_id, self._progress)
         if decision.step is Step.SUCCEED:
             self.log.info("%s", decision.reason)
+            self._report(context, run)
             return PokeReturnValue(is_done=True, xcom_value=run.id)
         if decision.step is Step.FAIL and run.is_failed:
+            self._report(context, run)
             raise AirflowFailException(str(PipelineRunFailedError(run)))
         decision.raise_for_failure(run)
         return False
@@ -187,6 +207,9 @@ class PipelineRunSensor(BaseSensorOperator):
                 cancel_on_kill=False,
                 executed_stages=self._progress.executed_stages if self._progress else [],
                 next_poll_at=time.time() + self.poke_interval,
+                stage_exec_policy=self._stage_exec_policy().to_dict(),
+                # the backoff of a stage DataWorks refused goes on where the first poke left it
+                exec_failures=self._progress.exec_failures if self._progress else {},
             ),
             method_name="execute_complete",
             # A backstop only: the trigger reports the timeout itself, naming the stage.
@@ -200,6 +223,7 @@ class PipelineRunSensor(BaseSensorOperator):
         try:
             run = resolve_trigger_event(event, pipeline_run_id=self._run_id(), advance_until_stage=self._until_stage())
         except PipelineRunFailedError as err:
+            self._report(context, err.run)
             raise AirflowFailException(str(err)) from err
         except PipelineRunTimeoutError as err:
             ends = execution_deadline(context, self.execution_timeout)
@@ -207,7 +231,15 @@ class PipelineRunSensor(BaseSensorOperator):
                 raise AirflowTaskTimeout(str(err)) from err
             raise AirflowSensorTimeout(str(err)) from err
         self.log.info("Pipeline run %s finished: %s.", run.id, run.status)
+        self._report(context, run)
         return run.id
+
+    def _report(self, context: Context, run: PipelineRun) -> None:
+        """Publish the deployment report of a run this sensor drives (``advance_stages``)."""
+        if self.advance_stages:
+            from airflow_provider_dataworks.report import publish_report
+
+            publish_report(self.get_hook(), run, context["ti"], self.log, project_id=self._target()[1])
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         # BaseSensorOperator skips on ANY AirflowException when resuming with soft_fail, but in

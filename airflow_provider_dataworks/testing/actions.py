@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors
+from . import data_quality, errors
 from .auth import Credential
 from .stages import (
     AUTO,
@@ -354,3 +354,4 @@ ACTIONS: dict[str, Handler] = {
     "GetProject": get_project,
     "ListProjects": list_projects,
 }
+ACTIONS.update(data_quality.ACTIONS)

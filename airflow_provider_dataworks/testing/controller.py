@@ -449,6 +449,30 @@ class DataWorksEmulator:
         """Make credentials issued from now on expire ``seconds`` after issue (``None``: as requested)."""
         self._control("sts_settings", {"lifetime_seconds": seconds})
 
+    def add_data_quality_task(
+        self,
+        project_id: int,
+        task_id: int,
+        rules: Iterable[Mapping[str, Any]],
+        name: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Add (or replace) a Data Quality evaluation task whose rules pass, warn or fail as seeded.
+
+        :param rules: seed-file rules (see :mod:`.data_quality`): ``id``, ``name``, ``outcome``
+            (``Passed``/``Warned``/``Critical``/``Error``), ``checked_value``, ``critical``/``warned``/``expected``.
+        :param seconds: how long an instance runs; ``None``: the emulator's stage time.
+        """
+        self._control(
+            "add_data_quality_task",
+            {"id": task_id, "project_id": project_id, "name": name, "rules": list(rules), "seconds": seconds},
+        )
+
+    def data_quality_instances(self) -> list[dict[str, Any]]:
+        """Every Data Quality evaluation task instance started so far."""
+        records: list[dict[str, Any]] = self._control("data_quality_instances")
+        return records
+
     def set_stage_seconds(self, seconds: float) -> None:
         """Change how long stages started from now on take."""
         self._control("settings", {"stage_seconds": seconds})

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors, sts
+from . import data_quality, errors, sts
 from .auth import Authenticator, Credential
 from .faults import Fault, FaultQueue
 from .quota import Quota
@@ -209,6 +209,15 @@ class EmulatorCore:
             raise errors.run_not_found(run_id)
         self.state.approve(run, str(payload["stage"]), start=_flag(payload.get("start", True)))
         return run_record(run)
+
+    def _op_add_data_quality_task(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        task = data_quality.TaskSeed.from_json(payload)
+        self.state.data_quality.add_task(task)
+        return {"id": task.id, "project_id": task.project_id, "rules": len(task.rules)}
+
+    def _op_data_quality_instances(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        now = self.clock()
+        return [data_quality.instance_record(i, now) for i in self.state.data_quality.instances.values()]
 
     def _op_add_credential(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         credential = Credential.from_json(payload)

@@ -196,6 +196,8 @@ CONTROL_ROUTES: dict[str, tuple[str, str]] = {
     **sts.CONTROL_ROUTES,
     "quota": ("POST", "/_emulator/quota"),
     "quota_counts": ("GET", "/_emulator/quota"),
+    "add_data_quality_task": ("POST", "/_emulator/data-quality/tasks"),
+    "data_quality_instances": ("GET", "/_emulator/data-quality/instances"),
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import errors
+from .data_quality import DataQualityState
 from .stages import (
     ACTIVE,
     AUTO,
@@ -216,6 +217,7 @@ class EmulatorState:
             self.projects[project.id] = project
         self.runs = {}
         self.project_runs = {}
+        self.data_quality = DataQualityState.from_seed(self.seed, self.clock, lambda: self.stage_seconds)
 
     def project(self, project_id: int) -> Project:
         """Return workspace ``project_id`` or raise ``Forbidden.Access``."""

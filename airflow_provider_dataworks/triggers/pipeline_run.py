@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -31,11 +31,12 @@ from airflow_provider_dataworks.exceptions import (
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.poller import StatusReads, status_reads
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
-from airflow_provider_dataworks.progress import RunProgress, Step
+from airflow_provider_dataworks.progress import RunProgress, StageExecPolicy, Step
 from airflow_provider_dataworks.status import PipelineRun
+from airflow_provider_dataworks.triggers.events import EVENT_STATUSES, EventStatus, check_event
 
-EventStatus = Literal["success", "failed", "timeout", "error"]
-EVENT_STATUSES: tuple[str, ...] = ("success", "failed", "timeout", "error")
+__all__ = ["EVENT_STATUSES", "PipelineRunEvent", "PipelineRunTrigger", "resolve_trigger_event"]
+
 #: seconds the trigger's ``on_kill`` may spend abolishing the run (the triggerer allows 30)
 ON_KILL_TIMEOUT = 20.0
 
@@ -64,7 +65,7 @@ class PipelineRunEvent(TypedDict):
     request_id: str | None
 
 
-_REQUIRED_KEYS = ("status", "pipeline_run_id", "project_id", "message", "run")
+_REQUIRED_KEYS = ("project_id", "run")
 
 
 def resolve_trigger_event(
@@ -72,12 +73,14 @@ def resolve_trigger_event(
     *,
     pipeline_run_id: str | None = None,
     advance_until_stage: str | None = None,
+    check_only: bool = False,
 ) -> PipelineRun:
     """Validate the event that resumed a task and turn it into the final run or an exception.
 
     :param event: what the task was resumed with.
     :param pipeline_run_id: the run the task waited for; an event about another run is refused.
     :param advance_until_stage: the stage after which a still-running run counts as success.
+    :param check_only: success means every stage before the run's first deploy stage succeeded.
     :return: the final run, for a ``success`` event only.
     :raises InvalidTriggerEventError: no event, not a mapping, a missing key, an unknown status, an
         event about another run, or a ``success`` the run itself does not confirm.
@@ -85,31 +88,13 @@ def resolve_trigger_event(
     :raises PipelineRunTimeoutError: ``timeout``.
     :raises DataWorksError: ``error``.
     """
-    if event is None:
-        raise InvalidTriggerEventError(
-            "The task resumed without a trigger event; the pipeline run's outcome is unknown, so it is not "
-            "treated as success."
-        )
-    if not isinstance(event, Mapping):
-        raise InvalidTriggerEventError(f"The trigger event must be a mapping, got {type(event).__name__}.")
-    missing = [key for key in _REQUIRED_KEYS if key not in event]
-    if missing:
-        raise InvalidTriggerEventError(f"The trigger event lacks {', '.join(missing)}: {dict(event)!r}.")
-    status = event["status"]
-    if status not in EVENT_STATUSES:
-        raise InvalidTriggerEventError(
-            f"The trigger event has the unknown status {status!r} (expected one of {', '.join(EVENT_STATUSES)})."
-        )
-    run_id = event["pipeline_run_id"]
-    if not isinstance(run_id, str) or not run_id:
+    event = check_event(
+        event, id_key="pipeline_run_id", expected_id=pipeline_run_id, subject="pipeline run", required=_REQUIRED_KEYS
+    )
+    status, run_id = event["status"], event["pipeline_run_id"]
+    if not isinstance(run_id, str):
         raise InvalidTriggerEventError(f"The trigger event has no valid pipeline_run_id: {run_id!r}.")
-    if pipeline_run_id is not None and run_id != pipeline_run_id:
-        raise InvalidTriggerEventError(
-            f"The trigger event is about pipeline run {run_id}, but this task waits for {pipeline_run_id}."
-        )
     message = event["message"]
-    if not isinstance(message, str):
-        raise InvalidTriggerEventError(f"The trigger event's message must be a string, got {message!r}.")
     data = event["run"]
     if data is not None and not isinstance(data, Mapping):
         raise InvalidTriggerEventError(f"The trigger event's run must be a mapping or null, got {data!r}.")
@@ -121,6 +106,8 @@ def resolve_trigger_event(
     if status == "success":
         if run is None:
             raise InvalidTriggerEventError(f"The success event of pipeline run {run_id} carries no run to confirm it.")
+        if check_only and (last_check := run.last_check_stage) is not None:
+            advance_until_stage = last_check.code
         if run.is_success or (advance_until_stage and run.stages_succeeded_through(advance_until_stage)):
             return run
         raise InvalidTriggerEventError(
@@ -163,6 +150,12 @@ class PipelineRunTrigger(BaseTrigger):
         Airflow 3.3+, and below 3.3 when the trigger is cancelled and its task instance is no longer
         deferred (see :func:`~airflow_provider_dataworks._compat.deferral_end`).
     :param executed_stages: stage codes the task already executed before deferring; not executed again.
+    :param check_only: drive the build and check stages only (see ``RunProgress``).
+    :param stage_exec_policy: :meth:`StageExecPolicy.to_dict` of how a stage DataWorks did not
+        accept is executed again; default: the policy's defaults.
+    :param exec_failures: per stage code, the executions DataWorks did not accept before deferring
+        (``RunProgress.exec_failures``): the backoff goes on from there instead of executing a
+        refused stage again on the first read.
     :param next_poll_at: absolute ``time.time()`` of the first read. The task reads the run just
         before deferring, so reading again at once would only spend an API call; a trigger
         rebuilt later (triggerer restart) finds this time passed and reads at once.
@@ -182,6 +175,9 @@ class PipelineRunTrigger(BaseTrigger):
         cancel_on_kill: bool = False,
         executed_stages: list[str] | None = None,
         next_poll_at: float | None = None,
+        check_only: bool = False,
+        stage_exec_policy: dict[str, Any] | None = None,
+        exec_failures: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.pipeline_run_id = str(pipeline_run_id)
@@ -196,6 +192,9 @@ class PipelineRunTrigger(BaseTrigger):
         self.cancel_on_kill = bool(cancel_on_kill)
         self.executed_stages = sorted(executed_stages or ())
         self.next_poll_at = None if next_poll_at is None else float(next_poll_at)
+        self.check_only = bool(check_only)
+        self.stage_exec_policy = StageExecPolicy.coerce(stage_exec_policy).to_dict()
+        self.exec_failures = {str(code): int(count) for code, count in sorted((exec_failures or {}).items())}
         if self.poll_interval <= 0:
             raise ValueError(f"poll_interval must be greater than 0 seconds, got {poll_interval!r}.")
 
@@ -215,6 +214,9 @@ class PipelineRunTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "executed_stages": list(self.executed_stages),
                 "next_poll_at": self.next_poll_at,
+                "check_only": self.check_only,
+                "stage_exec_policy": dict(self.stage_exec_policy),
+                "exec_failures": dict(self.exec_failures),
             },
         )
 
@@ -264,6 +266,9 @@ class PipelineRunTrigger(BaseTrigger):
             advance_until_stage=self.advance_until_stage,
             executed=self.executed_stages,
             logger=self.log,
+            check_only=self.check_only,
+            stage_exec_policy=self.stage_exec_policy,
+            exec_failures=self.exec_failures,
         )
         run: PipelineRun | None = None
         if self.next_poll_at is not None:

@@ -21,6 +21,9 @@ REGION = "cn-hangzhou"  # what the emulator's connection URI sets
 LINK_NAME = "DataWorks Pipeline Run"
 DATA_QUALITY_DAG = "dataworks_deploy_after_quality_check"
 FAILING_CHECK_CONF = {"min_rows": 1_000_000}
+#: the DataWorks Data Quality gate example; its gate task defers to the DataQualityEvaluationTrigger
+QUALITY_GATE_DAG = "dataworks_quality_gate"
+QUALITY_GATE_TASK = "quality_gate"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Example:
 
     :param deploys: task id -> object ids it deploys (a mapped task lists them in map-index order).
     :param deferred: tasks that must be deferred to the triggerer and resumed from its event.
+    :param final_statuses: the statuses its runs may end with (a check-only run ends abolished).
     """
 
     dag_id: str
@@ -36,6 +40,7 @@ class Example:
     project_id: int = 10000
     run_type: str = "Online"
     deferred: tuple[str, ...] = ()
+    final_statuses: tuple[str, ...] = ("Success",)
 
 
 EXAMPLES: dict[str, Example] = {
@@ -62,6 +67,13 @@ EXAMPLES: dict[str, Example] = {
             {"deploy_to_dev": ("8600000000000000021",)},
             project_id=20000,
         ),
+        Example(
+            "dataworks_check_release_candidate",
+            {"check_release_candidate": ("8600000000000000013",)},
+            deferred=("check_release_candidate",),
+            final_statuses=("Termination", "Cancel"),
+        ),
+        Example(QUALITY_GATE_DAG, {"deploy_node": ("8600000000000000014",)}, deferred=("deploy_node",)),
     )
 }
 

@@ -20,6 +20,8 @@ from .example_runs import (
     DEPLOYED_OBJECTS,
     EXAMPLES,
     LINK_NAME,
+    QUALITY_GATE_DAG,
+    QUALITY_GATE_TASK,
     ExampleRuns,
     console_url,
     runs_for,
@@ -104,7 +106,7 @@ def test_pipeline_run_id_xcom_is_the_emulator_run(example_runs: ExampleRuns, dag
         assert str(xcom) == run.id, f"{dag_id}.{label}: XCom pipeline_run_id {xcom!r}, emulator run {run.raw}"
         assert run.project_id == str(example.project_id), run.raw
         assert run.type == example.run_type, run.raw
-        assert run.status == "Success", run.raw
+        assert run.status in example.final_statuses, run.raw
 
 
 @pytest.mark.parametrize(("dag_id", "task_id"), DEPLOY_TASKS)
@@ -141,3 +143,21 @@ def test_task_was_deferred_and_resumed_by_the_triggerer(example_runs: ExampleRun
     )
     resumed = first(lambda e: e.get("filename") == "task_runner.py", after=fired)
     assert resumed is not None, f"no worker resumed the task after the trigger fired; log:\n{log}"
+
+
+def test_quality_gate_was_deferred_to_the_data_quality_trigger(example_runs: ExampleRuns) -> None:
+    outcome = example_runs.passing[QUALITY_GATE_DAG]
+    assert outcome.task_states.get(QUALITY_GATE_TASK) == "success", outcome.describe()
+    entries = _log_when(example_runs, QUALITY_GATE_DAG, QUALITY_GATE_TASK, _is_trigger_fired)
+    log = format_log(entries)
+    deferred = next(
+        (i for i, e in enumerate(entries) if str(e.get("event", "")).startswith("Pausing task as DEFERRED")), None
+    )
+    assert deferred is not None, f"the quality gate never deferred; its log:\n{log}"
+    fired = next((i for i, e in enumerate(entries) if i > deferred and _is_trigger_fired(e)), None)
+    assert fired is not None, f"no trigger event after deferral; log:\n{log}"
+    instance_id = example_runs.client.xcom(
+        QUALITY_GATE_DAG, outcome.run_id, QUALITY_GATE_TASK, "data_quality_instance_id"
+    )
+    assert f"'instance_id': {instance_id}" in str(entries[fired].get("result", "")), entries[fired]
+    assert example_runs.api_calls.get("CreateDataQualityEvaluationTaskInstance") == 1, example_runs.api_calls

@@ -24,6 +24,8 @@ EXAMPLES = {
         "dataworks_standard_dev_then_prod",
         {"deploy_to_dev", "smoke_check_dev", "promote_to_prod"},
     ),
+    "example_check_release_candidate.py": ("dataworks_check_release_candidate", {"check_release_candidate"}),
+    "example_dataworks_quality_gate.py": ("dataworks_quality_gate", {"quality_gate", "deploy_node"}),
 }
 
 

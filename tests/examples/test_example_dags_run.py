@@ -169,3 +169,78 @@ def test_standard_mode_leaves_prod_untouched_until_the_dev_check_passes(run_exam
     smoke_check = dag_run.get_task_instance("smoke_check_dev")
     assert stages["DEV"]["finish_time"] / 1000 <= smoke_check.end_date.timestamp()
     assert stages["PROD_CHECK"]["start_time"] / 1000 >= smoke_check.end_date.timestamp()
+
+
+def test_check_release_candidate_checks_without_deploying(run_example, emu):
+    dag_run = run_example("dataworks_check_release_candidate")
+
+    assert task_states(dag_run) == {"check_release_candidate": "success"}
+    run = only_run(emu, "8600000000000000013")
+    assert run["status"] in {"Termination", "Cancel"}  # abolished once the checks passed
+    assert [(s["code"], s["status"]) for s in run["stages"]] == [
+        ("BUILD_PACKAGE", "Success"),
+        ("PROD_CHECK", "Success"),
+        ("PROD", "Init"),
+    ]
+    assert emu.get_object(BASIC_WORKSPACE, "8600000000000000013")["deployed"] is False
+    assert_published_run_id(dag_run, "check_release_candidate", run["id"])
+    items = xcom(dag_run, "check_release_candidate", "pipeline_run_items")[-1]
+    assert [item["name"] for item in items] == ["release_candidate_workflow", "rc_orders"]
+    summary = xcom(dag_run, "check_release_candidate", "pipeline_run_summary")[-1]
+    assert (summary["check_only"], summary["failed_stage"]) == (True, None)
+
+
+def test_check_release_candidate_fails_on_a_failing_check(run_example, emu):
+    emu.add_object(
+        BASIC_WORKSPACE,
+        "8600000000000000013",
+        "release_candidate_workflow",
+        fail_at_stage="PROD_CHECK",
+        fail_message="生产检查未通过: table dws_orders has no owner",
+    )
+    dag_run = run_example("dataworks_check_release_candidate")
+
+    assert task_states(dag_run) == {"check_release_candidate": "failed"}
+    run = only_run(emu, "8600000000000000013")
+    assert run["status"] == "Fail"
+    assert emu.get_object(BASIC_WORKSPACE, "8600000000000000013")["deployed"] is False
+
+
+def test_quality_gate_passes_then_deploys(run_example, emu):
+    dag_run = run_example("dataworks_quality_gate")
+
+    assert task_states(dag_run) == {"quality_gate": "success", "deploy_node": "success"}
+    (instance,) = emu.data_quality_instances()
+    assert (instance["task_id"], instance["status"]) == (70001, "Passed")
+    assert xcom(dag_run, "quality_gate")[-1] == instance["id"]
+    # triggerTime: the data interval's end
+    assert instance["parameters"]["triggerTime"] == int(dag_run.data_interval_end.timestamp() * 1000)
+    run = only_run(emu, "8600000000000000014")
+    assert run["status"] == "Success"
+    assert str(instance["id"]) in run["description"]
+    assert emu.get_object(BASIC_WORKSPACE, "8600000000000000014")["deployed"] is True
+
+
+def test_quality_gate_critical_blocks_the_deployment(run_example, emu):
+    emu.add_data_quality_task(
+        BASIC_WORKSPACE,
+        70001,
+        [
+            {
+                "id": 1,
+                "name": "amount_not_negative",
+                "outcome": "Critical",
+                "checked_value": "3",
+                "critical": {"operator": ">", "value": "0"},
+            }
+        ],
+        name="daily_sales_checks",
+    )
+    dag_run = run_example("dataworks_quality_gate")
+
+    assert task_states(dag_run) == {"quality_gate": "failed", "deploy_node": "upstream_failed"}
+    assert emu.runs(object_id="8600000000000000014") == []
+    results = xcom(dag_run, "quality_gate", "data_quality_results")[-1]
+    assert [(r["rule_name"], r["status"], r["threshold"], r["checked_value"]) for r in results] == [
+        ("amount_not_negative", "Critical", "> 0", "3")
+    ]

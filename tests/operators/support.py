@@ -40,6 +40,8 @@ STD_NODE = "8600000000000000023"
 #: fast, still exponential with jitter; the error budget is 4 attempts per call
 FAST_RETRIES = {"max_attempts": 4, "base_delay": 0.01, "max_delay": 0.05}
 POLL = 0.05
+#: a run not abolished and not finished: a new run reports Init briefly (the API docs), then Running
+ACTIVE = frozenset({"Init", "Running"})
 
 _run_ids = itertools.count(1)
 

@@ -22,6 +22,7 @@ from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunO
 from airflow_provider_dataworks.reattach import STATE_KEY, description_tag, task_tag
 
 from .support import (
+    ACTIVE,
     BASIC,
     FAST_RETRIES,
     NODE,
@@ -118,7 +119,7 @@ def test_worker_killed_after_create_then_retry_adopts_the_run(emu, conn, tmp_pat
             worker.kill()
     assert worker.returncode == -signal.SIGKILL
     first = only_run(emu, NODE)
-    assert first["status"] in ("Init", "Running")
+    assert first["status"] in ACTIVE
     if with_store:
         ti.state.store.update(json.loads(store_file.read_text()))
     lists_before = count_calls(emu, "ListPipelineRuns")
@@ -282,7 +283,7 @@ def test_retry_after_success_does_not_deploy_again(emu, conn, mode, with_store):
 def test_retry_adopts_an_active_run_and_drives_it(emu, conn, mode):
     ti = TaskInstance(with_store=False)
     first = make(mode, wait_for_completion=False)().execute(ti.context(try_number=1))
-    assert statuses(emu) in (["Init"], ["Running"])  # one active run
+    assert statuses(emu) in (["Init"], ["Running"])
 
     second = run_task(make(mode), ti.context(try_number=2))
 

@@ -1,7 +1,8 @@
 """The deploy task when DataWorks does not accept a stage execution: the task state, the runs, the stages.
 
-The operator and trigger use the default :class:`~airflow_provider_dataworks.progress.StageExecPolicy`
-(they do not take one yet), so the ``Success: false`` case waits out the real first backoff.
+The first test keeps the default :class:`~airflow_provider_dataworks.progress.StageExecPolicy`, so the
+``Success: false`` case waits out the real first backoff; the deferred one passes a fast policy (the
+handover of the backoff to the trigger is in ``test_stage_exec_handover``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def test_a_passing_400_before_deferring_does_not_strand_the_deferred_task(emu, c
     emu.set_init_seconds(0)  # the check before deferring meets PROD_CHECK waiting and executes it
     events: list[dict] = []
 
-    result = run_task(make(deferrable=True), task_instance.context(), events=events)
+    fast = {"attempts": 3, "backoff": 0.2, "max_backoff": 0.2, "console_interval": 1.0}
+    result = run_task(make(deferrable=True, stage_exec_policy=fast), task_instance.context(), events=events)
 
     run = only_run(emu, NODE)
     assert result == run["id"] and run["status"] == "Success"
