@@ -12,7 +12,7 @@ QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv lint typecheck unit e2e bench-smoke test demo bench emulator clean
+.PHONY: venv lint typecheck unit e2e bench-smoke wheel test demo bench emulator clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,16 @@ e2e: venv
 bench-smoke: venv
 	$(BIN)/python -m benchmarks.run --smoke
 
+# Airflow's constraints for the primary version, once the repository has them (constraints/).
+WHEEL_CONSTRAINTS ?= $(wildcard constraints/airflow-3.3.txt)
+
+## wheel: build sdist + wheel (no backend warning), twine check, then use the wheel from a clean venv
+wheel: venv
+	$(BIN)/python -c "import build, twine" 2>/dev/null || $(BIN)/python -m pip install -q build twine 2>&1 | $(QUIET_PIP)
+	scripts/check_wheel.sh $(BIN)/python $(WHEEL_CONSTRAINTS)
+
 ## test: the whole suite, as CI runs it
-test: lint typecheck unit e2e bench-smoke
+test: lint typecheck unit e2e bench-smoke wheel
 
 ## demo: start the embedded emulator and run the release-window example DAG end to end
 demo: venv

@@ -40,3 +40,7 @@ def dataworks_emulator_session() -> Iterator[DataWorksEmulator]:
             monkeypatch.delenv(name, raising=False)
         with DataWorksEmulator(stage_seconds=0.0) as emulator:
             yield emulator
+
+
+# The dag.test() kit for users' DAGs: the dataworks_airflow fixture and the ini options it reads.
+pytest_plugins = ["airflow_provider_dataworks.testing.dag_testing"]
