@@ -30,7 +30,13 @@ from airflow_provider_dataworks.progress import RunProgress, Step
 try:
     from airflow.sdk.exceptions import TaskDeferralTimeout
 except ImportError:  # Airflow < 3.1
-    from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef,attr-defined]
+    try:
+        from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef,attr-defined]
+    except ImportError:  # Airflow 2.x resumes a timed-out deferral as TaskDeferralError instead
+
+        class TaskDeferralTimeout(Exception):  # type: ignore[no-redef]
+            """Never raised on Airflow 2.x; lets the ``except`` below stand on every version."""
+
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
