@@ -40,17 +40,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "min_airflow(version): needs at least that Airflow; deselected on older versions"
     )
+    config.addinivalue_line(
+        "markers",
+        "deselect_on(*minors, reason): known not to pass yet on these Airflow minors (the reason says why); "
+        "deselected there, never skipped on failure",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect (never skip) the tests that need a newer Airflow than the one installed."""
     installed = _installed_airflow()
-    kept, too_new = [], []
+    minor = f"{installed.major}.{installed.minor}"
+    kept, deselected = [], []
     for item in items:
-        mark = item.get_closest_marker("min_airflow")
-        (too_new if mark and installed < Version(mark.args[0]) else kept).append(item)
-    if too_new:
-        config.hook.pytest_deselected(items=too_new)
+        needs = item.get_closest_marker("min_airflow")
+        pending = item.get_closest_marker("deselect_on")
+        if (needs and installed < Version(needs.args[0])) or (pending and minor in pending.args):
+            deselected.append(item)
+        else:
+            kept.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
         items[:] = kept
 
 

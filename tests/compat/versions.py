@@ -19,7 +19,7 @@ def dag_bag(dag_folder: str) -> Any:
         from airflow.dag_processing.dagbag import DagBag
     else:
         from airflow.models.dagbag import DagBag
-    return DagBag(dag_folder=dag_folder, include_examples=False)
+    return DagBag(dag_folder=dag_folder)
 
 
 def xcom_values(dag_run: Any, task_id: str, key: str) -> dict[int, Any]:
