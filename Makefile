@@ -7,21 +7,46 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UV := $(BIN)/uv
+#: the primary environment: the newest supported Airflow, installed with its constraints
+PRIMARY_AIRFLOW := 3.3
+#: older Airflow minors of the compatibility stage; each gets .venv-compat/<minor>
+COMPAT_VERSIONS := 2.11 3.0 3.1 3.2
+COMPAT_DIR := .venv-compat
 # pip's local find-links mirrors print one warning per package; they are noise here.
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv lint typecheck unit e2e bench-smoke wheel test demo bench emulator clean
+.PHONY: venv lint typecheck unit e2e bench-smoke wheel test demo bench emulator clean constraints compat
 
-$(STAMP): pyproject.toml
+# uv comes from PyPI into the venv; it installs each environment from its constraints file.
+$(STAMP): pyproject.toml constraints/airflow-$(PRIMARY_AIRFLOW).txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
-	$(BIN)/python -m pip install -q -e '.[test]' 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install -q --upgrade pip uv 2>&1 | $(QUIET_PIP)
+	$(UV) pip install -q --python $(BIN)/python -c constraints/airflow-$(PRIMARY_AIRFLOW).txt -e '.[test]'
 	$(BIN)/python -c "import airflow_provider_dataworks, airflow, alibabacloud_dataworks_public20240518"
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+## constraints: re-resolve constraints/airflow-*.txt (see scripts/compat_constraints.py)
+constraints: venv
+	UV=$(UV) $(BIN)/python scripts/compat_constraints.py
+
+# One cached venv per older Airflow, rebuilt only when its constraints or pyproject change.
+$(COMPAT_DIR)/%/.installed: constraints/airflow-%.txt pyproject.toml | $(STAMP)
+	rm -rf $(COMPAT_DIR)/$*
+	$(UV) venv -q --python $(PYTHON) $(COMPAT_DIR)/$*
+	$(UV) pip install -q --python $(COMPAT_DIR)/$*/bin/python -c constraints/airflow-$*.txt -e '.[test,connection-form]'
+	touch $@
+
+## compat-<minor>: the compatibility stage on one older Airflow (e.g. make compat-3.1)
+compat-%: $(COMPAT_DIR)/%/.installed
+	scripts/compat_stage.sh $* $(COMPAT_DIR)/$*/bin/python
+
+## compat: the compatibility stage on every older Airflow
+compat: $(addprefix compat-,$(COMPAT_VERSIONS))
 
 lint: venv
 	$(BIN)/ruff check airflow_provider_dataworks tests example_dags benchmarks
@@ -48,7 +73,7 @@ wheel: venv
 	scripts/check_wheel.sh $(BIN)/python $(WHEEL_CONSTRAINTS)
 
 ## test: the whole suite, as CI runs it
-test: lint typecheck unit e2e bench-smoke wheel
+test: lint typecheck unit e2e bench-smoke wheel compat
 
 ## demo: start the embedded emulator and run the release-window example DAG end to end
 demo: venv
@@ -63,4 +88,4 @@ emulator: venv
 	$(BIN)/dataworks-emulator
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT_DIR) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

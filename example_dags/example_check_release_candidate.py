@@ -29,7 +29,7 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
 

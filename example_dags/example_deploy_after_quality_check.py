@@ -36,12 +36,12 @@ from __future__ import annotations
 import os
 
 import pendulum
+from airflow.providers.common.compat.sdk import DAG, Param
 from airflow.providers.common.sql.operators.sql import (
     SQLCheckOperator,
     SQLColumnCheckOperator,
     SQLExecuteQueryOperator,
 )
-from airflow.sdk import DAG, Param
 
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
 

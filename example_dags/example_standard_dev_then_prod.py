@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
 from airflow_provider_dataworks.sensors.pipeline_run import PipelineRunSensor

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
 

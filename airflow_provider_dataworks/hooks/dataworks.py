@@ -148,6 +148,20 @@ class DataWorksHook(BaseHook):
     conn_type = "dataworks"
     hook_name = "Alibaba Cloud DataWorks"
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields for Airflow below 3.2 (3.2+ reads ``conn-fields`` instead)."""
+        from airflow_provider_dataworks.connection_form import connection_form_widgets
+
+        return connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The form's standard fields for Airflow below 3.2 (3.2+ reads ``ui-field-behaviour``)."""
+        from airflow_provider_dataworks.connection_form import ui_field_behaviour
+
+        return ui_field_behaviour()
+
     def __init__(
         self,
         dataworks_conn_id: str = default_conn_name,

@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 from airflow.models import Connection
+from compat.versions import AIRFLOW_V_3_1_PLUS
 
 from airflow_provider_dataworks.testing import DataWorksEmulator, EmulatorControlError
 
@@ -44,11 +45,12 @@ def test_connection_uri_round_trips_through_airflow(emu: DataWorksEmulator) -> N
             "endpoint": odd.endpoint,
             "protocol": "http",
             "region": "cn-hangzhou",
-            "project_id": 10000,  # Airflow 3 reads numeric query values as numbers
-            "poll_interval": 5,
+            # Airflow 3.1+ reads numeric query values as numbers, older versions as strings
+            "project_id": 10000 if AIRFLOW_V_3_1_PLUS else "10000",
+            "poll_interval": 5 if AIRFLOW_V_3_1_PLUS else "5",
             # no quota enforced: the client's request budget is set out of the way
-            "read_qps": 10_000,
-            "write_qps": 10_000,
+            "read_qps": 10_000 if AIRFLOW_V_3_1_PLUS else "10000",
+            "write_qps": 10_000 if AIRFLOW_V_3_1_PLUS else "10000",
         }
     without_project = Connection(conn_id="dw2", uri=emu.connection_uri(project_id=None, region="ap-southeast-1"))
     assert "project_id" not in without_project.extra_dejson

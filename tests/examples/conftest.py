@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from compat.versions import dag_bag
 
 if TYPE_CHECKING:
     from airflow.dag_processing.dagbag import DagBag
@@ -32,7 +33,6 @@ TEST_POLL_INTERVAL = "0.1"
 def example_dag_bag(airflow_db: None) -> Iterator[DagBag]:
     """Parse ``example_dags/`` as the DAGs folder, with a short poll interval."""
     from airflow import settings
-    from airflow.dag_processing.dagbag import DagBag
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATAWORKS_EXAMPLE_POLL_INTERVAL", TEST_POLL_INTERVAL)
@@ -40,7 +40,7 @@ def example_dag_bag(airflow_db: None) -> Iterator[DagBag]:
         # path is read from settings.DAGS_FOLDER, computed when Airflow was imported.
         mp.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(EXAMPLE_DAGS_FOLDER))
         mp.setattr(settings, "DAGS_FOLDER", str(EXAMPLE_DAGS_FOLDER))
-        yield DagBag(dag_folder=str(EXAMPLE_DAGS_FOLDER))
+        yield dag_bag(str(EXAMPLE_DAGS_FOLDER))
 
 
 @pytest.fixture
@@ -60,7 +60,6 @@ def example_connections(emu: DataWorksEmulator, tmp_path: Path, monkeypatch: pyt
 @pytest.fixture
 def run_example(example_dag_bag: DagBag, example_connections: None) -> Callable[..., DagRun]:
     """Run one example DAG with ``dag.test()`` and return the finished DAG run."""
-    from airflow.dag_processing.dagbag import DagBag
 
     def run(dag_id: str, conf: dict[str, Any] | None = None, **test_kwargs: Any) -> DagRun:
         parsed = example_dag_bag.get_dag(dag_id)
@@ -68,7 +67,7 @@ def run_example(example_dag_bag: DagBag, example_connections: None) -> Callable[
         # dag.test() runs the tasks in this process and writes run_conf into the task objects'
         # params (even those of a deep copy), so each run gets a freshly parsed DAG: one test's
         # conf must not leak into the next run.
-        dag = DagBag(dag_folder=parsed.fileloc).get_dag(dag_id)
+        dag = dag_bag(parsed.fileloc).get_dag(dag_id)
         return dag.test(run_conf=conf, **test_kwargs)
 
     return run

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from compat.versions import xcom_values
+
 BASIC_WORKSPACE = 10000
 STANDARD_WORKSPACE = 20000
 
@@ -24,14 +27,7 @@ def task_states(dag_run) -> dict[str | tuple[str, int], str]:
 
 def xcom(dag_run, task_id: str, key: str = "return_value") -> dict[int, Any]:
     """The XCom ``key`` of every task instance of ``task_id``, by map index (-1: not mapped)."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
-        rows = session.scalars(select(XComModel).from_statement(query)).all()
-        return {row.map_index: XComModel.deserialize_value(row) for row in rows}
+    return xcom_values(dag_run, task_id, key)
 
 
 def only_run(emu, object_id: str, project_id: int = BASIC_WORKSPACE) -> dict[str, Any]:
@@ -57,6 +53,7 @@ def test_release_window_deploys_the_workflow(run_example, emu):
     assert str(dag_run.state) == "success"
 
 
+@pytest.mark.min_airflow("3.0")
 def test_release_window_also_runs_when_triggered_without_a_logical_date(run_example, emu):
     # Airflow 3 runs triggered through the API or UI may have no logical date: templates such
     # as {{ ds }} would fail to render, so the examples must not use them.
