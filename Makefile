@@ -12,7 +12,7 @@ QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv lint typecheck unit e2e bench-smoke test demo bench emulator clean
+.PHONY: venv lint typecheck unit e2e e2e-prod bench-smoke test demo bench emulator clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+E2E_PROD_STAMP := $(VENV)/.installed-e2e-prod
+$(E2E_PROD_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test,e2e-prod]' 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -c "import airflow.providers.celery.executors.celery_executor_utils, psycopg2, redis"
+	touch $(E2E_PROD_STAMP)
 
 lint: venv
 	$(BIN)/ruff check airflow_provider_dataworks tests example_dags benchmarks
@@ -36,11 +42,16 @@ unit: venv
 e2e: venv
 	$(BIN)/python -m pytest -q -m e2e -p no:cacheprovider tests/e2e
 
+## e2e-prod: PostgreSQL, CeleryExecutor on Redis, two triggerers, two workers, chaos (see docs/production.md)
+e2e-prod: $(E2E_PROD_STAMP)
+	bash scripts/install_e2e_prod_services.sh
+	$(BIN)/python -m pytest -q -m e2e -p no:cacheprovider tests/e2e_prod
+
 bench-smoke: venv
 	$(BIN)/python -m benchmarks.run --smoke
 
 ## test: the whole suite, as CI runs it
-test: lint typecheck unit e2e bench-smoke
+test: lint typecheck unit e2e e2e-prod bench-smoke
 
 ## demo: start the embedded emulator and run the release-window example DAG end to end
 demo: venv
