@@ -36,6 +36,7 @@ from e2e.example_runs import EXAMPLES, EmulatorRun, runs_for
 from .services import PostgresServer
 
 CHAOS_DAG_ID = "dataworks_chaos"
+REPORT_PATH = Path(__file__).resolve().parents[2] / "build" / "e2e-prod-report.json"
 SYNC_TASK = "deploy_sync"
 DEFERRED_TASK = "deploy_deferred"
 PROJECT_ID = 10000
@@ -293,33 +294,47 @@ class _Chaos:
 
     # -- workers and the scheduler -------------------------------------------------------------
 
+    def _tasks_running_in(self, proc: Any) -> set[tuple[str, str]]:
+        """``(dag_id, task key)`` of the task instances whose task log a process tree holds open.
+
+        Each task's supervisor keeps its log file (``dag_id=…/run_id=…/task_id=…/[map_index=…/]attempt=N.log``)
+        open while the task runs; ``TaskInstance.pid`` is not enough (it still names the first slice's
+        process while a resumed deferred task starts).
+        """
+        found = set()
+        for pid in proc.pids():
+            with contextlib.suppress(psutil.Error):
+                for f in psutil.Process(pid).open_files():
+                    if ".log.trigger." in f.path or not f.path.endswith(".log"):
+                        continue
+                    parts = dict(p.split("=", 1) for p in Path(f.path).parts[:-1] if "=" in p)
+                    if "dag_id" in parts and "task_id" in parts:
+                        index = parts.get("map_index")
+                        key = f"{parts['task_id']}[{index}]" if index is not None else parts["task_id"]
+                        found.add((parts["dag_id"], key))
+        return found
+
     def _maybe_kill_worker(self, tis: dict[str, dict[str, Any]]) -> None:
         waiting_objects = {r["object_id"] for r in self.emulator.runs() if r["status"] in ACTIVE_RUN_STATUSES}
         by_key = self.plan.by_key()
-        running_example_pids = {
-            ti["pid"]
-            for ti in self.client.get("/dags/~/dagRuns/~/taskInstances", state="running", limit=100)["task_instances"]
-            if ti["dag_id"] != CHAOS_DAG_ID and ti.get("pid")
-        }
         for name, proc in self.stack.processes.items():
             if not name.startswith("worker"):
                 continue
-            pids = proc.pids()
-            if pids & running_example_pids:
-                continue
+            running = self._tasks_running_in(proc)
+            if any(dag_id != CHAOS_DAG_ID for dag_id, _ in running):
+                continue  # an example task there has no retries: its DAG run would fail
             held = [
                 key
-                for key, ti in tis.items()
-                if ti["task_id"] == SYNC_TASK
-                and ti["state"] == "running"
-                and ti.get("pid") in pids
+                for dag_id, key in running
+                if key.startswith(SYNC_TASK + "[")
+                and tis.get(key, {}).get("state") == "running"
                 and by_key[key].object_id in waiting_objects
                 and key != self.plan.clear_target.key
             ]
             if len(held) >= 2:
                 proc.kill()
                 self.result_fields.update(killed_worker=name, killed_worker_tasks=tuple(sorted(held)))
-                self.note(f"SIGKILLed {name} while it held the synchronous waits {sorted(held)}")
+                self.note(f"SIGKILLed {name} while it held the synchronous waits {sorted(held)} (and nothing else)")
                 proc.start()
                 self.note(f"started {name} again")
                 return

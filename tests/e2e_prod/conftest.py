@@ -23,13 +23,12 @@ from e2e.airflow_stack import AirflowStack
 from e2e.example_runs import EXAMPLES
 from e2e.processes import ManagedProcess, clean_environment, free_port, tail, wait_until
 
-from .chaos import CHAOS_DAG_ID, ChaosPlan, ChaosResult, run_chaos
+from .chaos import CHAOS_DAG_ID, REPORT_PATH, ChaosPlan, ChaosResult, run_chaos
 from .services import PostgresServer, RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO_ROOT / "example_dags"
 CHAOS_DAGS = Path(__file__).resolve().parent / "dags"
-REPORT_PATH = REPO_ROOT / "build" / "e2e-prod-report.json"
 STARTUP_TIMEOUT = float(os.environ.get("E2E_STARTUP_TIMEOUT", "240"))
 # Seconds from the chaos run's trigger until every run must have finished.
 RUN_TIMEOUT = float(os.environ.get("E2E_PROD_RUN_TIMEOUT", "330"))

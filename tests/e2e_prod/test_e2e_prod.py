@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +19,20 @@ from e2e.airflow_stack import format_log
 
 from airflow_provider_dataworks._compat import AIRFLOW_V_3_3_PLUS
 
-from .chaos import ACTIVE_RUN_STATUSES, CHAOS_DAG_ID, FAILED_RUN_STATUSES, ChaosResult
-from .conftest import REPORT_PATH
+from .chaos import ACTIVE_RUN_STATUSES, CHAOS_DAG_ID, FAILED_RUN_STATUSES, REPORT_PATH, ChaosResult, Deployment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900, method="signal")]
 
 
 def _fired(entry: dict[str, Any]) -> bool:
     return entry.get("event") == "Trigger fired event" and entry.get("filename") == "triggerer_job_runner.py"
+
+
+def _log_files(chaos: ChaosResult, d: Deployment) -> list[Path]:
+    """The log files of one chaos task instance: worker attempts and trigger logs (``….trigger.<job id>.log``)."""
+    assert chaos.logs_dir is not None
+    folder = chaos.logs_dir / f"dag_id={CHAOS_DAG_ID}" / f"run_id={chaos.chaos_run_id}" / f"task_id={d.task_id}"
+    return sorted((folder / f"map_index={d.map_index}").glob("attempt=*"))
 
 
 def test_report_is_written_with_the_figures(chaos: ChaosResult) -> None:
@@ -74,6 +81,8 @@ def test_the_marked_failed_deployment_has_its_run_abolished(chaos: ChaosResult) 
     if AIRFLOW_V_3_3_PLUS:
         # the trigger's on_kill (Airflow 3.3+) abolished it, on the triggerer that held it then
         assert run.status in FAILED_RUN_STATUSES - {"Fail"}, run.raw
+        trigger_log = "".join(p.read_text(errors="replace") for p in _log_files(chaos, d) if ".trigger." in p.name)
+        assert "Trigger cancelled by user action, invoking on_kill" in trigger_log
     else:
         assert run.status in {"Success", *FAILED_RUN_STATUSES}, run.raw
 
@@ -143,12 +152,10 @@ def test_killed_triggerers_triggers_resumed_on_the_other_one(chaos: ChaosResult)
     assert set(chaos.moved_triggers.values()) == {chaos.survivor_job}
     assert chaos.survivor_job != chaos.killed_triggerer_job
     # task logs: the survivor ran the trigger (its own trigger log file) and fired the event
-    assert chaos.logs_dir is not None
     by_key = chaos.plan.by_key()
     for key in {chaos.held_triggers[t] for t in chaos.moved_triggers}:
         d = by_key[key]
-        pattern = f"dag_id={CHAOS_DAG_ID}/run_id={chaos.chaos_run_id}/task_id={d.task_id}/map_index={d.map_index}/*"
-        files = {p.name for p in chaos.logs_dir.glob(pattern)}
+        files = {p.name for p in _log_files(chaos, d)}
         assert any(name.endswith(f".trigger.{chaos.survivor_job}.log") for name in files), (key, files)
         if d is chaos.plan.fail_target:
             continue
