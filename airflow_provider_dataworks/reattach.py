@@ -6,12 +6,23 @@ built here, from two records of "which run belongs to this task instance":
 1. **Airflow's task state store** (``context["task_state_store"]``, Airflow 3.3+). The run
    id is written the moment the run exists and again before deferring; it survives retries
    (XCom does not: Airflow clears a task instance's XComs at the start of every try).
-2. **A tag in the run's Description**: ``[airflow:<16 hex>]``, a hash of
-   ``(dag_id, task_id, run_id, map_index)`` — deliberately *not* the try number, so every
-   try of one task instance carries the same tag. ``ListPipelineRuns(ObjectId=…)`` (every
-   page) plus an exact client-side match of the tag finds the run where the store is
-   unavailable (older Airflow, ``dag.test`` without a store, store errors), where the worker
-   died between the create and the store write, and after an ambiguous create.
+2. **A tag in the run's Description**: ``[airflow:<16 hex>:<8 hex>]``. The first part hashes
+   ``(dag_id, task_id, run_id, map_index)`` — deliberately *not* the try number, so every try
+   of one task instance carries it; the second hashes the DAG-run *attempt*
+   ``(dag_run.clear_number, dag_run.start_date)``, which a clear or a re-created DAG run with
+   the same ``run_id`` changes and a retry does not. ``ListPipelineRuns(ObjectId=…)`` plus an
+   exact client-side match of the tag finds the run where the store is unavailable (older
+   Airflow, store errors), where the worker died between the create and the store write, and
+   after an ambiguous create.
+
+What is adopted (:func:`pick_adoptable`): an *active* run of this task instance from any
+attempt (one task never runs two deployments of one object at once), else a *successful* run
+of this attempt. A clear of a finished task or a re-created DAG run therefore deploys anew.
+
+When the Description is listed (:func:`runs_to_adopt`): never on the first try of a fresh task
+instance; on the first try after a clear only the object's active runs (``Status`` filter) and
+only without a store; on a later try of the same attempt the newest runs, page by page, stopping
+at runs older than the attempt.
 
 A run without this task instance's tag is never adopted, so two tasks that deploy the same
 object (or a person in the console) never take over each other's runs.
@@ -26,8 +37,10 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_dataworks._compat import attempt_try, task_state_store
 from airflow_provider_dataworks.exceptions import DataWorksError
 from airflow_provider_dataworks.status import PipelineRun
 
@@ -38,7 +51,11 @@ log = logging.getLogger(__name__)
 
 #: key of this provider's record in Airflow's task state store
 STATE_KEY = "dataworks_pipeline_run"
-_TAG_RE = re.compile(r"\[airflow:([0-9a-f]{16})\]")
+_TAG_RE = re.compile(r"\[airflow:([0-9a-f]{16})(?::([0-9a-f]{8}))?\]")
+#: DataWorks' clock and Airflow's may differ: a run this much older than the attempt may still be its
+CLOCK_SKEW_SECONDS = 600
+#: pipeline-run statuses that are still going (the ``Status`` filter takes one value)
+ACTIVE_STATUSES = ("Running", "Init")
 
 
 def task_tag(dag_id: str, task_id: str, run_id: str, map_index: int | None) -> str:
@@ -54,21 +71,61 @@ def task_tag_from_context(context: Mapping[str, Any]) -> str:
     return task_tag(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
 
 
-def tag_marker(tag: str) -> str:
-    return f"[airflow:{tag}]"
+@dataclass(frozen=True)
+class Attempt:
+    """One DAG-run attempt of a task instance: what a clear or a re-created DAG run changes, a retry does not."""
+
+    #: 8 hex of ``(dag_run.clear_number, dag_run.start_date)``
+    key: str
+    #: epoch ms the attempt began (the DAG run's start), or ``None`` when unknown
+    started_ms: int | None
+    #: which try of this attempt runs (1 = the first), see :func:`~airflow_provider_dataworks._compat.attempt_try`
+    try_number: int
+    #: whether no earlier try of this task instance ran at all (``try_number`` 1)
+    fresh: bool
 
 
-def tagged_description(description: str | None, tag: str) -> str:
-    """Return ``description`` with this task instance's marker appended."""
+def attempt_from_context(context: Mapping[str, Any], retries: int) -> Attempt:
+    """Return the attempt of the task instance running with ``context``."""
+    dag_run = context.get("dag_run")
+    clear_number = getattr(dag_run, "clear_number", None)
+    start = getattr(dag_run, "start_date", None)
+    started = start.isoformat() if isinstance(start, datetime) else None
+    key = json.dumps([clear_number, started], separators=(",", ":"))
+    ti = context["ti"]
+    try:
+        fresh = int(ti.try_number) <= 1
+    except (AttributeError, TypeError, ValueError):
+        fresh = False
+    return Attempt(
+        key=hashlib.sha256(key.encode()).hexdigest()[:8],
+        started_ms=int(start.timestamp() * 1000) if isinstance(start, datetime) else None,
+        try_number=attempt_try(ti, retries),
+        fresh=fresh,
+    )
+
+
+def tag_marker(tag: str, attempt: str | None = None) -> str:
+    return f"[airflow:{tag}:{attempt}]" if attempt else f"[airflow:{tag}]"
+
+
+def tagged_description(description: str | None, tag: str, attempt: str | None = None) -> str:
+    """Return ``description`` with this task instance's (and attempt's) marker appended."""
     base = (description or "").strip()
-    marker = tag_marker(tag)
+    marker = tag_marker(tag, attempt)
     return f"{base} {marker}" if base else marker
 
 
 def description_tag(description: str | None) -> str | None:
-    """Return the tag a run's Description carries (the last marker), or ``None``."""
+    """Return the task-instance tag a run's Description carries (the last marker), or ``None``."""
     found = _TAG_RE.findall(description or "")
-    return found[-1] if found else None
+    return found[-1][0] if found else None
+
+
+def description_attempt(description: str | None) -> str | None:
+    """Return the attempt key of a run's (last) marker, or ``None`` for a marker without one."""
+    found = _TAG_RE.findall(description or "")
+    return (found[-1][1] or None) if found else None
 
 
 @dataclass(frozen=True)
@@ -79,6 +136,8 @@ class StoredRun:
     project_id: int
     object_id: str
     tag: str
+    #: the attempt that created the run (``None`` in records written before attempts were recorded)
+    attempt: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +145,7 @@ class StoredRun:
             "project_id": self.project_id,
             "object_id": self.object_id,
             "tag": self.tag,
+            "attempt": self.attempt,
         }
 
     @classmethod
@@ -99,6 +159,7 @@ class StoredRun:
                 project_id=int(value["project_id"]),
                 object_id=str(value["object_id"]),
                 tag=str(value["tag"]),
+                attempt=str(value["attempt"]) if value.get("attempt") else None,
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -108,11 +169,12 @@ class StoredRun:
 class RunStore:
     """Best-effort access to Airflow's task state store: a store failure never fails the task.
 
-    :param context: the task context; ``context["task_state_store"]`` is used when present.
+    :param context: the task context; its ``task_state_store`` is used where Airflow has one (3.3+,
+        :func:`~airflow_provider_dataworks._compat.task_state_store`).
     """
 
     def __init__(self, context: Mapping[str, Any], logger: Any = None) -> None:
-        self._store = context.get("task_state_store")
+        self._store = task_state_store(context)
         self.log = logger or log
         self.usable = self._store is not None
 
@@ -154,15 +216,64 @@ def tagged_runs(hook: DataWorksHook, project_id: int, object_id: str, tag: str) 
     return sorted(mine, key=lambda run: run.create_time_ms or 0, reverse=True)
 
 
-def pick_adoptable(runs: Sequence[PipelineRun]) -> PipelineRun | None:
-    """Return the run to adopt: the newest active one, else the newest successful one, else ``None``.
+def of_attempt(run: PipelineRun, attempt: Attempt) -> bool:
+    """Whether ``run`` was created by ``attempt`` (a marker without attempt: created since it began)."""
+    key = description_attempt(run.description)
+    if key is not None:
+        return key == attempt.key
+    return attempt.started_ms is not None and (run.create_time_ms or 0) >= attempt.started_ms
 
-    Failed, terminated and cancelled runs are never adopted: the retry deploys again.
+
+def pick_adoptable(runs: Sequence[PipelineRun], attempt: Attempt | None = None) -> PipelineRun | None:
+    """Return the run to adopt: the newest active one, else the newest successful one of ``attempt``.
+
+    Failed, terminated and cancelled runs are never adopted: the retry deploys again. A successful
+    run of an earlier attempt (before a clear, or of a deleted DAG run with the same run_id) is not
+    adopted either: clearing means deploying again.
     """
     active = [run for run in runs if not run.is_terminal]
     if active:
         return active[0]
-    return next((run for run in runs if run.is_success), None)
+    return next((run for run in runs if run.is_success and (attempt is None or of_attempt(run, attempt))), None)
+
+
+def recent_tagged_runs(
+    hook: DataWorksHook, project_id: int, object_id: str, tag: str, *, since_ms: int | None
+) -> tuple[list[PipelineRun], bool]:
+    """List the object's runs newest first, page by page, until they are older than ``since_ms``.
+
+    Returns this task instance's runs (newest first) and whether the listing was read to its end.
+    DataWorks does not document the order of ``ListPipelineRuns``; the listing stops early only
+    while every page seen so far is newest first, otherwise it reads every page.
+    """
+    mine: list[PipelineRun] = []
+    previous: int | None = None
+    ordered = True
+    for page in range(1, 1_000_000):
+        runs, last = hook.list_pipeline_runs_page(project_id, object_id=object_id, page_number=page)
+        mine.extend(run for run in runs if description_tag(run.description) == tag)
+        for run in runs:
+            created = run.create_time_ms or 0
+            ordered = ordered and (previous is None or created <= previous)
+            previous = created
+        if last:
+            return _newest_first(mine), True
+        if ordered and since_ms is not None and previous is not None and previous < since_ms:
+            return _newest_first(mine), False
+    return _newest_first(mine), False
+
+
+def active_tagged_runs(hook: DataWorksHook, project_id: int, object_id: str, tag: str) -> list[PipelineRun]:
+    """Return this task instance's runs that are still going, any age (one filtered listing per status)."""
+    mine: list[PipelineRun] = []
+    for status in ACTIVE_STATUSES:
+        runs = hook.list_pipeline_runs(project_id, object_id=object_id, status=status)
+        mine.extend(run for run in runs if description_tag(run.description) == tag)
+    return _newest_first(mine)
+
+
+def _newest_first(runs: list[PipelineRun]) -> list[PipelineRun]:
+    return sorted(runs, key=lambda run: run.create_time_ms or 0, reverse=True)
 
 
 def reconcile_ambiguous_create(
@@ -173,6 +284,7 @@ def reconcile_ambiguous_create(
     *,
     known_ids: frozenset[str],
     delays: Sequence[float],
+    since_ms: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
     logger: Any = None,
 ) -> PipelineRun | None:
@@ -186,7 +298,7 @@ def reconcile_ambiguous_create(
     for attempt, delay in enumerate(delays, 1):
         sleep(delay)
         try:
-            runs = tagged_runs(hook, project_id, object_id, tag)
+            runs, _ = recent_tagged_runs(hook, project_id, object_id, tag, since_ms=since_ms)
         except DataWorksError as err:  # a failed lookup is one unsuccessful reconcile attempt
             logger.warning("Reconcile attempt %d of %d could not list pipeline runs: %s", attempt, len(delays), err)
             continue

@@ -179,6 +179,16 @@ class DataWorksHook(BaseHook):
             )
         return self._settings
 
+    def with_retry_policy(self, retry_policy: DataWorksRetryPolicy | dict[str, Any] | None) -> DataWorksHook:
+        """Return a new hook of the same connection with another retry policy and its own client.
+
+        It reuses the settings this hook already read (no second connection lookup), so it can be
+        used where a lookup must not happen, e.g. in a signal handler.
+        """
+        twin = type(self)(self.dataworks_conn_id, region=self.region, retry_policy=retry_policy)
+        twin._settings = self._settings
+        return twin
+
     async def get_settings_async(self) -> ConnectionSettings:
         """Read and validate the connection without blocking the event loop."""
         if self._settings is None:
@@ -389,6 +399,26 @@ class DataWorksHook(BaseHook):
             if _collect(body, "PipelineRuns", PipelineRun.from_api, runs, page_size):
                 return runs
         return runs
+
+    def list_pipeline_runs_page(
+        self,
+        project_id: Any = None,
+        *,
+        object_id: str | None = None,
+        status: str | None = None,
+        page_number: int = 1,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> tuple[list[PipelineRun], bool]:
+        """Return one page of matching runs and whether it was the last page (for listings that stop early)."""
+        params = _list_params(self.resolve_project_id(project_id), object_id, status, None, page_size)
+        body = self._call("ListPipelineRuns", "ListPipelineRunsRequest", page_number=page_number, **params)
+        runs: list[PipelineRun] = []
+        total = (body.get("PagingInfo") or {}).get("TotalCount")
+        last = _collect(body, "PipelineRuns", PipelineRun.from_api, runs, page_size)
+        if isinstance(total, int) or (isinstance(total, str) and total.isdigit()):
+            # _collect counts the rows it was given; across pages the page number says how many came before
+            last = (page_number - 1) * page_size + len(runs) >= int(total) or not runs
+        return runs, last
 
     async def list_pipeline_runs_async(
         self,

@@ -9,10 +9,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow import __version__ as _airflow_version
-from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, XCom, conf
+from airflow.providers.common.compat.sdk import AirflowTaskTimeout, BaseOperator, BaseOperatorLink, XCom, conf
 
-from airflow_provider_dataworks._compat import AIRFLOW_V_3_3_PLUS
+from airflow_provider_dataworks._compat import (
+    earliest,
+    execution_deadline,
+    is_framework_timeout,
+    task_deferral_timeout,
+)
 from airflow_provider_dataworks.exceptions import (
     DataWorksClientError,
     DataWorksError,
@@ -25,9 +29,14 @@ from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_choice, parse_project_id
 from airflow_provider_dataworks.progress import RunProgress, Step
 from airflow_provider_dataworks.reattach import (
+    CLOCK_SKEW_SECONDS,
+    Attempt,
     RunStore,
     StoredRun,
+    active_tagged_runs,
+    attempt_from_context,
     pick_adoptable,
+    recent_tagged_runs,
     reconcile_ambiguous_create,
     tagged_description,
     tagged_runs,
@@ -42,7 +51,7 @@ if TYPE_CHECKING:
 #: XCom keys pushed by :class:`CreatePipelineRunOperator`
 XCOM_RUN_ID = "pipeline_run_id"
 XCOM_RUN_URL = "pipeline_run_url"
-#: default limit of the wait for one try (the run is abolished when it passes, see ``cancel_on_kill``)
+#: default limit of the wait for one try (the run is abolished when it passes, see ``cancel_on_timeout``)
 DEFAULT_TIMEOUT = timedelta(hours=6)
 #: how many times an ambiguous create is reconciled by listing the object's runs
 RECONCILE_ATTEMPTS = 5
@@ -98,6 +107,11 @@ def _seconds(value: Any, field_name: str, *, allow_none: bool) -> float | None:
     return seconds
 
 
+def _since(attempt: Attempt) -> int | None:
+    """Return the epoch ms before which no run can be this attempt's (with room for clock skew)."""
+    return None if attempt.started_ms is None else attempt.started_ms - CLOCK_SKEW_SECONDS * 1000
+
+
 def _optional_text(value: Any, field_name: str) -> str | None:
     if value is None:
         return None
@@ -130,8 +144,14 @@ class CreatePipelineRunOperator(BaseOperator):
     :param deferrable: wait on the triggerer instead of a worker slot.
     :param poll_interval: seconds between two reads of the run (default 10).
     :param timeout: seconds or timedelta the wait of one try may take (default 6 hours); when it
-        passes the run is abolished (with ``cancel_on_kill``) and the task fails. ``None``: no limit.
-    :param cancel_on_kill: abolish the run when the task is killed or times out (default True).
+        passes the run is abolished (with ``cancel_on_timeout``) and the task fails. ``None``: no limit.
+        The task's ``execution_timeout``, when set, ends the wait too, in both modes: the wait's deadline
+        is the earlier of ``timeout`` and the try's start plus ``execution_timeout``.
+    :param cancel_on_timeout: abolish the run when ``timeout`` or ``execution_timeout`` ends the wait
+        (default True). For a run that waits for a person (an approval stage), set a long ``timeout``
+        or ``cancel_on_timeout=False``: the task then fails and the run stays where it is.
+    :param cancel_on_kill: abolish the run when the task is killed: marked failed or succeeded, cleared,
+        or stopped by a signal (default True), on every supported Airflow version.
     :param reattach: adopt this task instance's existing run on a retry (default True); ``False``
         creates a fresh run on every try.
     :param dataworks_conn_id: the DataWorks (or ``alibaba_cloud``) connection.
@@ -171,6 +191,7 @@ class CreatePipelineRunOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | timedelta = 10.0,
         timeout: float | timedelta | None = DEFAULT_TIMEOUT,
+        cancel_on_timeout: bool = True,
         cancel_on_kill: bool = True,
         reattach: bool = True,
         dataworks_conn_id: str = DataWorksHook.default_conn_name,
@@ -191,6 +212,7 @@ class CreatePipelineRunOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.timeout = timeout
+        self.cancel_on_timeout = cancel_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.reattach = reattach
         self.dataworks_conn_id = dataworks_conn_id
@@ -199,6 +221,10 @@ class CreatePipelineRunOperator(BaseOperator):
         #: the run this try works on, once known (``on_kill`` abolishes it)
         self.pipeline_run_id: str | None = None
         self._run_project_id: int | None = None
+        #: the hook ``on_kill`` abolishes with, built from settings already read (no lookup in a signal handler)
+        self._kill_hook: DataWorksHook | None = None
+        #: set once this try's timeout was handled, so ``on_kill`` (called after AirflowTaskTimeout) stays out
+        self._timeout_handled = False
 
     # ------------------------------------------------------------------ validation
 
@@ -245,11 +271,16 @@ class CreatePipelineRunOperator(BaseOperator):
         settings = hook.get_settings()
         hook.get_conn()
         project_id = request.project_id if request.project_id is not None else hook.resolve_project_id(None)
-        deadline = None if request.timeout is None else time.time() + request.timeout
+        self._kill_hook = hook.with_retry_policy(ABOLISH_RETRY_POLICY)
+        deadline = earliest(
+            None if request.timeout is None else time.time() + request.timeout,
+            execution_deadline(context, self.execution_timeout),
+        )
 
         store = RunStore(context, self.log)
         tag = task_tag_from_context(context)
-        run_id, adopted = self._find_or_create(context, hook, store, request, project_id, tag)
+        attempt = attempt_from_context(context, self.retries or 0)
+        run_id, adopted = self._find_or_create(hook, store, request, project_id, tag, attempt)
         self.pipeline_run_id, self._run_project_id = run_id, project_id
 
         url = settings.console_link(project_id)
@@ -265,23 +296,23 @@ class CreatePipelineRunOperator(BaseOperator):
         if not self.wait_for_completion:
             return run_id
         if self.deferrable:
-            record = StoredRun(run_id, project_id, request.object_id, tag)
+            record = StoredRun(run_id, project_id, request.object_id, tag, attempt.key)
             self._defer(hook, store, record, request, deadline, adopted)
         else:
             self._wait(hook, request, run_id, project_id, deadline)
         return run_id
 
     def _find_or_create(
-        self, context: Context, hook: DataWorksHook, store: RunStore, request: _Request, project_id: int, tag: str
+        self, hook: DataWorksHook, store: RunStore, request: _Request, project_id: int, tag: str, attempt: Attempt
     ) -> tuple[str, PipelineRun | None]:
         """Return this try's run ID and, when adopted, the run as read (else ``None``)."""
         known: set[str] = set()
         if self.reattach:
-            adopted = self._reattach(context, hook, store, request, project_id, tag, known)
+            adopted = self._reattach(hook, store, request, project_id, tag, attempt, known)
             if adopted is not None:
-                store.set(StoredRun(adopted.id, project_id, request.object_id, tag))
+                store.set(StoredRun(adopted.id, project_id, request.object_id, tag, attempt.key))
                 return adopted.id, adopted
-        description = tagged_description(self.description, tag)
+        description = tagged_description(self.description, tag, attempt.key)
         try:
             run_id = hook.create_pipeline_run(
                 request.object_id,
@@ -304,6 +335,7 @@ class CreatePipelineRunOperator(BaseOperator):
                 tag,
                 known_ids=frozenset(known),
                 delays=delays,
+                since_ms=_since(attempt),
                 logger=self.log,
             )
             if found is None:
@@ -314,23 +346,24 @@ class CreatePipelineRunOperator(BaseOperator):
                 ) from err
             self.log.info("The ambiguous create did create pipeline run %s; adopting it.", found.id)
             run_id = found.id
-        store.set(StoredRun(run_id, project_id, request.object_id, tag))
+        store.set(StoredRun(run_id, project_id, request.object_id, tag, attempt.key))
         return run_id, None
 
     def _reattach(
         self,
-        context: Context,
         hook: DataWorksHook,
         store: RunStore,
         request: _Request,
         project_id: int,
         tag: str,
+        attempt: Attempt,
         known: set[str],
     ) -> PipelineRun | None:
-        """Return this task instance's active or successful run, if it has one; fill ``known``.
+        """Return the run this try adopts, if any; fill ``known`` with this attempt's runs seen.
 
-        The store read is free; the list scan (every page) happens at most once per try, and is
-        skipped on a first try whose store answered that it holds nothing.
+        Adopted: an active run of this task instance from any attempt, else a successful run of
+        this attempt (see :mod:`~airflow_provider_dataworks.reattach`). The store read is free;
+        ``ListPipelineRuns`` is read only where a run may exist that the store does not know of.
         """
         stored = store.get()
         if stored is not None and (stored.project_id, stored.object_id, stored.tag) == (
@@ -343,17 +376,31 @@ class CreatePipelineRunOperator(BaseOperator):
             except DataWorksNotFoundError:
                 run = None
             if run is not None:
-                if not run.is_failed:
+                this_attempt = stored.attempt == attempt.key
+                if not run.is_terminal or (run.is_success and this_attempt):
                     self.log.info("Reattaching to pipeline run %s (%s) recorded by an earlier try.", run.id, run.status)
                     return run
                 known.add(run.id)
-        ti = context["ti"]
-        first_try = int(getattr(ti, "try_number", 1) or 1) <= 1
-        if store.usable and stored is None and first_try:
+        if attempt.try_number <= 1:
+            if attempt.fresh or store.usable:
+                # A fresh task instance has no runs; after a clear the store's record is the latest run.
+                return None
+            # The first try after a clear, without a store: an earlier attempt's run may still be going.
+            active = active_tagged_runs(hook, project_id, request.object_id, tag)
+            if active:
+                self.log.info(
+                    "Reattaching to pipeline run %s (%s), still going from an earlier attempt of this task.",
+                    active[0].id,
+                    active[0].status,
+                )
+                return active[0]
             return None
-        runs = tagged_runs(hook, project_id, request.object_id, tag)
+        runs, complete = recent_tagged_runs(hook, project_id, request.object_id, tag, since_ms=_since(attempt))
         known.update(run.id for run in runs)
-        adopted = pick_adoptable(runs)
+        adopted = pick_adoptable(runs, attempt)
+        if adopted is None and not complete and not store.usable:
+            # older active runs lie beyond the pages read; the Status filter finds them at any age
+            adopted = pick_adoptable(active_tagged_runs(hook, project_id, request.object_id, tag))
         if adopted is not None:
             self.log.info(
                 "Reattaching to pipeline run %s (%s), found by this task's tag in its description.",
@@ -362,7 +409,8 @@ class CreatePipelineRunOperator(BaseOperator):
             )
         elif runs:
             self.log.info(
-                "This task's earlier pipeline runs ended without success (%s); creating a new one.",
+                "This task's earlier pipeline runs are finished and none succeeded in this attempt (%s); "
+                "creating a new one.",
                 ", ".join(f"{run.id} {run.status}" for run in runs),
             )
         return adopted
@@ -387,6 +435,11 @@ class CreatePipelineRunOperator(BaseOperator):
             )
         except PipelineRunTimeoutError as err:
             raise self._timed_out(err, run_id, project_id) from None
+        except AirflowTaskTimeout:
+            # execution_timeout struck inside the wait (Airflow's alarm): the same contract as our own
+            # deadline, then Airflow's error goes on (and its on_kill call finds the timeout handled).
+            self._timed_out(PipelineRunTimeoutError("execution_timeout passed."), run_id, project_id)
+            raise
 
     def _defer(
         self,
@@ -416,13 +469,6 @@ class CreatePipelineRunOperator(BaseOperator):
         for code in progress.executed_stages:
             self.log.info("Executed stage %s of pipeline run %s.", code, run_id)
         store.set(record)
-        if self.cancel_on_kill and not AIRFLOW_V_3_3_PLUS:
-            self.log.warning(
-                "Airflow %s has no BaseTrigger.on_kill: killing the deferred task will not abolish pipeline run "
-                "%s (the timeout still does).",
-                _airflow_version,
-                run_id,
-            )
         # imported here, not at the top: every DAG file parse imports this module
         from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger
 
@@ -443,8 +489,9 @@ class CreatePipelineRunOperator(BaseOperator):
             ),
             method_name="execute_complete",
             kwargs={"pipeline_run_id": run_id, "project_id": project_id},
-            # The trigger owns the deadline (end_time) so a timeout abolishes the run in
-            # execute_complete; a framework timeout would end the task and leak the run.
+            # The trigger owns the deadline (end_time, execution_timeout included) so a timeout abolishes
+            # the run in execute_complete. Airflow 2.x still adds a framework timeout for
+            # execution_timeout; resume_execution gives it the same outcome.
             timeout=None,
         )
 
@@ -472,23 +519,63 @@ class CreatePipelineRunOperator(BaseOperator):
         self.log.info("Pipeline run %s finished: %s.", run.id, run.status)
         return run.id
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the trigger; a deferral that Airflow timed out itself ends like our own timeout.
+
+        Airflow 2.x turns ``execution_timeout`` into a trigger timeout of its own and resumes the task
+        with ``TaskDeferralTimeout`` (and without our ``next_kwargs``): find the run, abolish it with
+        ``cancel_on_timeout`` and fail with the same error as the trigger's own timeout.
+        """
+        try:
+            if is_framework_timeout(next_method, next_kwargs):
+                raise task_deferral_timeout()(str((next_kwargs or {}).get("error")))
+            return super().resume_execution(next_method, next_kwargs, context)
+        except task_deferral_timeout() as err:
+            request = self._validate()
+            hook = self._hook(request.retry_policy)
+            project_id = request.project_id if request.project_id is not None else hook.resolve_project_id(None)
+            self._kill_hook = hook.with_retry_policy(ABOLISH_RETRY_POLICY)
+            run_id = self._run_waited_for(context, hook, request, project_id)
+            timeout = PipelineRunTimeoutError(f"Airflow timed the deferred wait out ({err or 'execution_timeout'}).")
+            if run_id is None:
+                raise PipelineRunTimeoutError(f"{timeout} No pipeline run of this task was found to abolish.") from None
+            raise self._timed_out(timeout, run_id, project_id) from None
+
+    def _run_waited_for(self, context: Context, hook: DataWorksHook, request: _Request, project_id: int) -> str | None:
+        """Return the run this deferred try waited for: from XCom (kept while deferred), the store or the tag."""
+        ti = context["ti"]
+        try:
+            pushed = ti.xcom_pull(task_ids=ti.task_id, key=XCOM_RUN_ID, map_indexes=getattr(ti, "map_index", -1))
+        except Exception:  # XCom is only the cheap first place to look
+            pushed = None
+        if isinstance(pushed, str) and pushed:
+            return pushed
+        tag = task_tag_from_context(context)
+        stored = RunStore(context, self.log).get()
+        if stored is not None and stored.tag == tag and stored.object_id == request.object_id:
+            return stored.pipeline_run_id
+        active = [run for run in tagged_runs(hook, project_id, request.object_id, tag) if not run.is_terminal]
+        return active[0].id if active else None
+
     # ------------------------------------------------------------------ cancelling
 
     def _timed_out(self, error: PipelineRunTimeoutError, run_id: str, project_id: int) -> PipelineRunTimeoutError:
-        """Abolish the run (``cancel_on_kill``) and return the timeout error to raise."""
+        """Abolish the run (``cancel_on_timeout``) and return the timeout error to raise."""
+        self._timeout_handled = True
         message = str(error)
-        if self.cancel_on_kill:
+        if self.cancel_on_timeout:
             outcome = self._abolish(run_id, project_id)
             message += f" {outcome}"
         else:
-            message += f" Pipeline run {run_id} was left running (cancel_on_kill is off)."
+            message += f" Pipeline run {run_id} was left running (cancel_on_timeout is off)."
         return PipelineRunTimeoutError(message, run=error.run, stage=error.stage)
 
     def _abolish(self, run_id: str, project_id: int) -> str:
         """Abolish the run, best effort and bounded; return what happened, for logs and messages."""
-        # A fresh hook: on_kill runs in a signal handler and must not wait on the locks of the
-        # hook that the interrupted code may hold.
-        hook = self._hook(ABOLISH_RETRY_POLICY)
+        # A hook of its own, built while the task ran from the settings already read: on_kill runs in
+        # a signal handler and must neither look the connection up (the supervisor's lock is not
+        # reentrant) nor wait on the locks of the hook that the interrupted code may hold.
+        hook = self._kill_hook or self._hook(ABOLISH_RETRY_POLICY)
         try:
             hook.abolish_pipeline_run(run_id, project_id)
         except DataWorksClientError as err:
@@ -505,7 +592,7 @@ class CreatePipelineRunOperator(BaseOperator):
     def on_kill(self) -> None:
         """Abolish the run when the task is killed (``cancel_on_kill``); never raises."""
         run_id, project_id = self.pipeline_run_id, self._run_project_id
-        if not self.cancel_on_kill or run_id is None or project_id is None:
+        if not self.cancel_on_kill or run_id is None or project_id is None or self._timeout_handled:
             return
         try:
             self._abolish(run_id, project_id)

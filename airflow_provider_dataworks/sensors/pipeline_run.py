@@ -18,6 +18,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_dataworks._compat import earliest, execution_deadline, task_deferral_timeout
 from airflow_provider_dataworks.exceptions import (
     PipelineRunFailedError,
     PipelineRunTimeoutError,
@@ -26,11 +27,6 @@ from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_project_id
 from airflow_provider_dataworks.progress import RunProgress, Step
-
-try:
-    from airflow.sdk.exceptions import TaskDeferralTimeout
-except ImportError:  # Airflow < 3.1
-    from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef,attr-defined]
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -183,7 +179,8 @@ class PipelineRunSensor(BaseSensorOperator):
                 dataworks_conn_id=self.dataworks_conn_id,
                 region=self.region,
                 poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
+                # execution_timeout is part of the deadline (the framework does not end a deferral for it)
+                end_time=earliest(time.time() + self.timeout, execution_deadline(context, self.execution_timeout)),
                 advance_stages=self.advance_stages,
                 advance_until_stage=self._until_stage(),
                 retry_policy=DataWorksRetryPolicy.coerce(self.dataworks_retry_policy).to_dict(),
@@ -205,6 +202,9 @@ class PipelineRunSensor(BaseSensorOperator):
         except PipelineRunFailedError as err:
             raise AirflowFailException(str(err)) from err
         except PipelineRunTimeoutError as err:
+            ends = execution_deadline(context, self.execution_timeout)
+            if ends is not None and time.time() >= ends:  # execution_timeout, not the sensor's timeout
+                raise AirflowTaskTimeout(str(err)) from err
             raise AirflowSensorTimeout(str(err)) from err
         self.log.info("Pipeline run %s finished: %s.", run.id, run.status)
         return run.id
@@ -215,7 +215,7 @@ class PipelineRunSensor(BaseSensorOperator):
         # so a soft_fail sensor behaves the same in every mode.
         try:
             return BaseOperator.resume_execution(self, next_method, next_kwargs, context)
-        except TaskDeferralTimeout as err:
+        except task_deferral_timeout() as err:
             self._raise_for_failure(AirflowSensorTimeout(*err.args))
         except Exception as err:
             self._raise_for_failure(err)

@@ -20,6 +20,7 @@ from typing import Any, Literal, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_dataworks._compat import TRIGGER_ON_KILL, DeferralEnd, deferral_end
 from airflow_provider_dataworks.exceptions import (
     DataWorksClientError,
     DataWorksError,
@@ -46,7 +47,7 @@ class PipelineRunEvent(TypedDict):
         stage before it did); ``run`` is the final run.
       * ``failed`` — the run ended ``Fail``, ``Termination`` or ``Cancel``; ``run`` says where.
       * ``timeout`` — ``end_time`` passed while the run was still active; the run was left as it
-        is (the operator abolishes it when ``cancel_on_kill`` is on); ``message`` names the stage.
+        is (the operator abolishes it when ``cancel_on_timeout`` is on); ``message`` names the stage.
       * ``error`` — the run could not be read or driven (the error budget of the retry policy
         was spent, the connection is invalid, ``advance_until_stage`` is not a stage of the run);
         ``run`` is the last run read, if any.
@@ -157,7 +158,9 @@ class PipelineRunTrigger(BaseTrigger):
     :param advance_stages: execute each stage that waits for ``ExecPipelineRunStage``.
     :param advance_until_stage: succeed once this stage and every stage before it succeeded.
     :param retry_policy: :meth:`DataWorksRetryPolicy.to_dict` of the per-call retry policy.
-    :param cancel_on_kill: abolish the run when a user kills the deferred task (Airflow 3.3+).
+    :param cancel_on_kill: abolish the run when a user kills the deferred task: in :meth:`on_kill` on
+        Airflow 3.3+, and below 3.3 when the trigger is cancelled and its task instance is no longer
+        deferred (see :func:`~airflow_provider_dataworks._compat.deferral_end`).
     :param executed_stages: stage codes the task already executed before deferring; not executed again.
     :param next_poll_at: absolute ``time.time()`` of the first read. The task reads the run just
         before deferring, so reading again at once would only spend an API call; a trigger
@@ -233,6 +236,18 @@ class PipelineRunTrigger(BaseTrigger):
         return TriggerEvent(dict(payload))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._wait()
+        except asyncio.CancelledError:
+            if not TRIGGER_ON_KILL:
+                await self._cancelled_below_3_3()
+            raise
+        # Yielded outside the try: a cancellation after the event (the triggerer stopping this trigger
+        # once its task was resumed) is no kill and must not abolish a finished or timed-out run.
+        yield event
+
+    async def _wait(self) -> TriggerEvent:
+        """Poll (and drive) the run until there is an event to report; return it."""
         hook = self._hook()
         progress = RunProgress(
             advance_stages=self.advance_stages,
@@ -251,15 +266,12 @@ class PipelineRunTrigger(BaseTrigger):
             try:
                 run, decision = await hook.advance_pipeline_run_async(self.pipeline_run_id, self.project_id, progress)
             except (DataWorksError, ValueError) as err:
-                yield self._event("error", f"Could not read or drive pipeline run {self.pipeline_run_id}: {err}", run)
-                return
+                return self._event("error", f"Could not read or drive pipeline run {self.pipeline_run_id}: {err}", run)
             if decision.step is Step.SUCCEED:
                 self.log.info("%s", decision.reason)
-                yield self._event("success", decision.reason, run)
-                return
+                return self._event("success", decision.reason, run)
             if decision.step is Step.FAIL:
-                yield self._event("failed" if run.is_failed else "error", decision.reason, run)
-                return
+                return self._event("failed" if run.is_failed else "error", decision.reason, run)
             remaining = None if self.end_time is None else self.end_time - time.time()
             if remaining is not None and remaining <= 0:
                 message = (
@@ -267,9 +279,28 @@ class PipelineRunTrigger(BaseTrigger):
                     f"{progress.describe_stop(run)}"
                 )
                 self.log.warning("%s", message)
-                yield self._event("timeout", message, run)
-                return
+                return self._event("timeout", message, run)
             await asyncio.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+
+    async def _cancelled_below_3_3(self) -> None:
+        """Below Airflow 3.3: abolish the run if the cancellation was a user's kill; never raises.
+
+        A cancelled trigger whose task instance is still deferred is being stopped or moved by the
+        triggerer (the run goes on); one that Airflow 2.x timed out itself is left to the resumed task
+        (it abolishes with ``cancel_on_timeout``); anything else is a kill.
+        """
+        if not self.cancel_on_kill:
+            return
+        end = await deferral_end(self.task_instance)
+        if end is DeferralEnd.KILLED:
+            await self._abolish_killed()
+        elif end is DeferralEnd.UNKNOWN:
+            self.log.warning(
+                "Trigger cancelled and its task's state could not be read; pipeline run %s is left running.",
+                self.pipeline_run_id,
+            )
+        else:
+            self.log.info("Trigger cancelled (%s); pipeline run %s goes on.", end.value, self.pipeline_run_id)
 
     async def on_kill(self) -> None:
         """Abolish the run when a user kills the deferred task (``cancel_on_kill``); bounded, never raises.
@@ -280,6 +311,10 @@ class PipelineRunTrigger(BaseTrigger):
         if not self.cancel_on_kill:
             self.log.info("Task killed; pipeline run %s is left running (cancel_on_kill is off).", self.pipeline_run_id)
             return
+        await self._abolish_killed()
+
+    async def _abolish_killed(self) -> None:
+        """Abolish the run of a killed task: at most :data:`ON_KILL_TIMEOUT` seconds, never raises."""
         policy = DataWorksRetryPolicy.coerce(self.retry_policy)
         hook = self._hook(
             DataWorksRetryPolicy(max_attempts=min(policy.max_attempts, 3), base_delay=policy.base_delay, max_delay=2.0)
@@ -292,5 +327,7 @@ class PipelineRunTrigger(BaseTrigger):
             self.log.info("Pipeline run %s was not abolished (it is probably finished): %s", self.pipeline_run_id, err)
         except (DataWorksError, ValueError, TimeoutError) as err:
             self.log.warning("Could not abolish pipeline run %s: %s", self.pipeline_run_id, err or type(err).__name__)
+        except Exception as err:  # the kill path must never raise into the triggerer
+            self.log.warning("Could not abolish pipeline run %s: %s", self.pipeline_run_id, type(err).__name__)
         else:
             self.log.info("Abolished pipeline run %s because the task was killed.", self.pipeline_run_id)

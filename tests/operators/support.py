@@ -20,6 +20,7 @@ from unittest import mock
 from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
 from airflow.sdk.execution_time.context import TaskStateStoreAccessor
 from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+from airflow.sdk.types import DagRunProtocol
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 BASIC = 10000
@@ -63,6 +64,35 @@ class TaskInstance:
     with_store: bool = True
     state: TaskInstanceState = field(default_factory=TaskInstanceState)
     first_start: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: the task's ``retries``; ``max_tries`` follows Airflow's rule (a clear sets try_number + retries)
+    retries: int = 0
+    #: ``dag_run.clear_number``, grown by :meth:`clear`
+    clear_number: int = 0
+    #: the DAG run's start (a clear of a finished DAG run, or a re-created DAG run, moves it)
+    dag_run_start: datetime = field(default_factory=lambda: datetime.now(UTC))
+    max_tries: int | None = None
+
+    def clear(self, try_number: int, *, dag_run_finished: bool = True) -> None:
+        """Clear the task instance after try ``try_number``, as Airflow's ``clear_task_instances`` does.
+
+        ``clear_number`` grows and ``max_tries`` becomes ``try_number + retries``; a finished DAG run
+        also restarts (a new ``start_date``), a running one keeps its start.
+        """
+        self.clear_number += 1
+        self.max_tries = try_number + self.retries
+        if dag_run_finished:
+            self.dag_run_start = datetime.now(UTC)
+
+    def recreate(self) -> TaskInstance:
+        """Return the task instance of a DAG run deleted and triggered again with the same run_id."""
+        return TaskInstance(
+            dag_id=self.dag_id,
+            task_id=self.task_id,
+            run_id=self.run_id,
+            map_index=self.map_index,
+            with_store=self.with_store,
+            retries=self.retries,
+        )
 
     def context(self, try_number: int = 1) -> dict[str, Any]:
         """Return the context of try ``try_number``; XComs are cleared as Airflow 3 does on every try."""
@@ -76,8 +106,17 @@ class TaskInstance:
             try_number,
         )
         ti.xcom_push.side_effect = lambda key, value: self.state.xcom.__setitem__(key, value)
+        ti.max_tries = self.retries if self.max_tries is None else self.max_tries
+        ti.start_date = datetime.now(UTC)
+        dag_run = mock.create_autospec(DagRunProtocol, instance=True)
+        dag_run.dag_id, dag_run.run_id, dag_run.clear_number, dag_run.start_date = (
+            self.dag_id,
+            self.run_id,
+            self.clear_number,
+            self.dag_run_start,
+        )
         ti.get_first_reschedule_date.side_effect = lambda context: self.first_start
-        context: dict[str, Any] = {"ti": ti, "task_instance": ti, "run_id": self.run_id}
+        context: dict[str, Any] = {"ti": ti, "task_instance": ti, "run_id": self.run_id, "dag_run": dag_run}
         if self.with_store:
             store = mock.create_autospec(TaskStateStoreAccessor, instance=True)
 

@@ -128,14 +128,22 @@ def test_deferred_timeout_abolishes_the_run_and_names_the_stage(emu, conn, task_
 
     text = str(raised.value)
     assert "PROD_CHECK" in text and "was abolished" in text
-    assert only_run(emu, APPROVAL_NODE)["status"] == "Cancel"
+    assert only_run(emu, APPROVAL_NODE)["status"] in {"Termination", "Cancel"}
 
 
-def test_deferred_timeout_without_cancel_on_kill_leaves_the_run(emu, conn, task_instance):
+def test_deferred_timeout_without_cancel_on_timeout_leaves_the_run(emu, conn, task_instance):
     with pytest.raises(PipelineRunTimeoutError, match="left running"):
-        run_task(deferrable(object_id=APPROVAL_NODE, timeout=0.3, cancel_on_kill=False), task_instance.context())
+        run_task(deferrable(object_id=APPROVAL_NODE, timeout=0.3, cancel_on_timeout=False), task_instance.context())
 
     assert only_run(emu, APPROVAL_NODE)["status"] == "Running"
+    assert count_calls(emu, "AbolishPipelineRun") == 0
+
+
+def test_deferred_timeout_abolishes_even_without_cancel_on_kill(emu, conn, task_instance):
+    with pytest.raises(PipelineRunTimeoutError, match="was abolished"):
+        run_task(deferrable(object_id=APPROVAL_NODE, timeout=0.3, cancel_on_kill=False), task_instance.context())
+
+    assert only_run(emu, APPROVAL_NODE)["status"] in {"Termination", "Cancel"}
 
 
 def test_deferred_advance_until_stage_stops_after_dev(emu, conn, task_instance):

@@ -256,7 +256,7 @@ def test_a_timed_out_and_abolished_run_is_replaced_on_retry(emu, conn, task_inst
     with pytest.raises(Exception, match="did not finish"):
         make(advance_stages=False, timeout=0.2)().execute(task_instance.context())
     make()().execute(task_instance.context(try_number=2))
-    assert statuses(emu) == ["Cancel", "Success"]
+    assert statuses(emu)[0] in {"Termination", "Cancel"} and statuses(emu)[1:] == ["Success"]
 
 
 # ---------------------------------------------------------------------------- adopt active / successful runs
