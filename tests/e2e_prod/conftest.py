@@ -213,6 +213,10 @@ def prod_stack(
             # The restarted scheduler adopts the old one's queued and running tasks soon (default 300 s).
             "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "10",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
+            # A task still starting on the killed worker has no log open yet, so the kill cannot see it:
+            # tasks without retries of their own (most examples) retry once, soon, as production ones would.
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "1",
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "2",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         },
     )
