@@ -18,7 +18,7 @@ QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv lint typecheck unit e2e bench-smoke wheel test demo bench emulator clean constraints compat
+.PHONY: venv lint typecheck unit e2e e2e-prod bench-smoke wheel test demo bench emulator clean constraints compat
 
 # uv comes from PyPI into the venv; it installs each environment from its constraints file.
 $(STAMP): pyproject.toml constraints/airflow-$(PRIMARY_AIRFLOW).txt
@@ -47,6 +47,11 @@ compat-%: $(COMPAT_DIR)/%/.installed
 
 ## compat: the compatibility stage on every older Airflow
 compat: $(addprefix compat-,$(COMPAT_VERSIONS))
+E2E_PROD_STAMP := $(VENV)/.installed-e2e-prod
+$(E2E_PROD_STAMP): $(STAMP) pyproject.toml
+	$(UV) pip install -q --python $(BIN)/python -c constraints/airflow-$(PRIMARY_AIRFLOW).txt -e '.[test,e2e-prod]'
+	$(BIN)/python -c "import airflow.providers.celery.executors.celery_executor_utils, psycopg2, redis"
+	touch $(E2E_PROD_STAMP)
 
 lint: venv
 	$(BIN)/ruff check airflow_provider_dataworks tests example_dags benchmarks
@@ -61,6 +66,11 @@ unit: venv
 e2e: venv
 	$(BIN)/python -m pytest -q -m e2e -p no:cacheprovider tests/e2e
 
+## e2e-prod: PostgreSQL, CeleryExecutor on Redis, two triggerers, two workers, chaos (see docs/production.md)
+e2e-prod: $(E2E_PROD_STAMP)
+	bash scripts/install_e2e_prod_services.sh
+	$(BIN)/python -m pytest -q -m e2e -p no:cacheprovider tests/e2e_prod
+
 bench-smoke: venv
 	$(BIN)/python -m benchmarks.run --smoke
 
@@ -73,7 +83,7 @@ wheel: venv
 	scripts/check_wheel.sh $(BIN)/python $(WHEEL_CONSTRAINTS)
 
 ## test: the whole suite, as CI runs it
-test: lint typecheck unit e2e bench-smoke wheel compat
+test: lint typecheck unit e2e e2e-prod bench-smoke wheel compat
 
 ## demo: start the embedded emulator and run the release-window example DAG end to end
 demo: venv

@@ -379,10 +379,12 @@ class DataWorksEmulator:
         approval_stages: Iterable[str] = (),
         *,
         mode: str | None = None,
+        stage_seconds: float | None = None,
     ) -> dict[str, Any]:
         """Add (or replace) a deployable object; the workspace is created (in ``mode``) if needed.
 
         :param children: child node IDs, or child objects as seed-file dicts.
+        :param stage_seconds: how long each stage of this object's runs takes (default: the emulator's).
         """
         child_docs = [dict(c) if isinstance(c, Mapping) else {"id": str(c), "type": "Node"} for c in children]
         document = {
@@ -394,6 +396,7 @@ class DataWorksEmulator:
             "fail_at_stage": fail_at_stage,
             "fail_message": fail_message,
             "approval_stages": list(approval_stages),
+            "stage_seconds": stage_seconds,
         }
         added: list[dict[str, Any]] = self._control(
             "add_objects", {"project_id": project_id, "mode": mode, "objects": [document]}

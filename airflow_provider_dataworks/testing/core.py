@@ -89,6 +89,7 @@ def run_record(run: Run) -> dict[str, Any]:
                 "finish_time": None if s.finish is None else to_ms(s.finish),
                 "needs_approval": s.needs_approval,
                 "approved": s.approved,
+                "start_requests": s.start_requests,
             }
             for s in run.stages
         ],

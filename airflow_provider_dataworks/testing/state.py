@@ -53,6 +53,8 @@ class DwObject:
     fail_message: str | None = None
     approval_stages: frozenset[str] = frozenset()
     version: int = 0
+    #: how long each stage of this object's runs takes; ``None``: the emulator's ``stage_seconds``
+    stage_seconds: float | None = None
     create_time: float = field(default_factory=time.time)
     modify_time: float = field(default_factory=time.time)
 
@@ -63,6 +65,9 @@ class DwObject:
         if obj_type not in OBJECT_TYPES:
             raise ValueError(f"object type must be one of {OBJECT_TYPES}, not {obj_type!r}")
         deployed = bool(data.get("deployed", False))
+        stage_seconds = data.get("stage_seconds")
+        if stage_seconds is not None and (isinstance(stage_seconds, bool) or float(stage_seconds) < 0):
+            raise ValueError(f"stage_seconds must be a number >= 0, not {stage_seconds!r}")
         return cls(
             id=str(data["id"]),
             name=str(data.get("name") or f"object_{data['id']}"),
@@ -73,6 +78,7 @@ class DwObject:
             fail_message=data.get("fail_message") or None,
             approval_stages=frozenset(data.get("approval_stages") or ()),
             version=int(data.get("version", 1 if deployed else 0)),
+            stage_seconds=None if stage_seconds is None else float(stage_seconds),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -87,6 +93,7 @@ class DwObject:
             "fail_message": self.fail_message,
             "approval_stages": sorted(self.approval_stages),
             "version": self.version,
+            "stage_seconds": self.stage_seconds,
         }
 
     def family(self) -> list[DwObject]:
@@ -140,6 +147,8 @@ class Stage:
     needs_approval: bool = False
     approved: bool = False
     queued: bool = False
+    #: how often this stage was asked to start: by itself, by ``ExecPipelineRunStage`` (refused ones too)
+    start_requests: int = 0
 
     @property
     def code(self) -> str:
@@ -309,12 +318,13 @@ class EmulatorState:
         stage = run.stage(code)
         if stage is None:
             raise errors.invalid_parameter("Code", code, "The run has no stage with this code.")
+        stage.start_requests += 1
         expected = run.next_stage()
         if stage is not expected or stage.status != INIT:
             raise errors.stage_order(code, expected.code if expected and expected.status == INIT else None)
         if stage.needs_approval and not stage.approved:
             raise errors.manual_approval(code)
-        self._start(run, stage, self.clock())
+        self._start(run, stage, self.clock(), requested=True)
         self.advance(run)
 
     def approve(self, run: Run, code: str, start: bool = True) -> None:
@@ -400,10 +410,12 @@ class EmulatorState:
         until = run.stage(run.auto_run_until)
         return until is not None and stage.step <= until.step
 
-    def _start(self, run: Run, stage: Stage, at: float) -> None:
+    def _start(self, run: Run, stage: Stage, at: float, *, requested: bool = False) -> None:
+        if not requested:
+            stage.start_requests += 1
         stage.status = RUNNING
         stage.start = at
-        stage.duration = self.stage_seconds
+        stage.duration = self.stage_seconds if run.object.stage_seconds is None else run.object.stage_seconds
         run.status = RUNNING
         run.modify_time = at
 

@@ -14,7 +14,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,12 +43,15 @@ class AirflowStack:
     :param dags_folder: the DAG folder the dag-processor parses.
     :param extra_env: more environment for every component (connections, ``AIRFLOW__*`` overrides).
     :param sql_alchemy_conn: the metadata database; SQLite in ``home`` when not given.
+    :param components: process name -> ``airflow`` arguments, started in this order; default: one
+        each of :data:`COMPONENTS`. An ``api-server`` gets ``--host``/``--port`` appended.
     """
 
     home: Path
     dags_folder: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
     sql_alchemy_conn: str | None = None
+    components: Mapping[str, Sequence[str]] | None = None
     port: int = field(default_factory=free_port)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
@@ -137,9 +140,10 @@ class AirflowStack:
         if result.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed ({result.returncode}):\n{tail(migrate_log)}")
 
-        for name in COMPONENTS:
-            argv = [airflow_executable(), name]
-            if name == "api-server":
+        components = self.components or {name: [name] for name in COMPONENTS}
+        for name, args in components.items():
+            argv = [airflow_executable(), *args]
+            if args[0] == "api-server":
                 argv += ["--host", "127.0.0.1", "--port", str(self.port)]
             self.processes[name] = ManagedProcess(
                 name=name, argv=argv, env=env, log_path=self.log_dir / f"{name}.log", cwd=self.home
@@ -179,10 +183,12 @@ class AirflowStack:
     def stop(self) -> list[str]:
         """Stop every component (api-server last); return descriptions of processes that survived."""
         leftovers = []
-        for name in ("scheduler", "triggerer", "dag-processor", "api-server"):
-            if proc := self.processes.get(name):
-                proc.stop()
-                leftovers += [f"{name}: {line}" for line in proc.leftovers()]
+        # The scheduler first (it launches work), the API server last (the others report to it).
+        names = sorted(self.processes, key=lambda name: (name != "scheduler", name == "api-server"))
+        for name in names:
+            proc = self.processes[name]
+            proc.stop()
+            leftovers += [f"{name}: {line}" for line in proc.leftovers()]
         return leftovers
 
     def log_tails(self, lines: int = 40) -> str:

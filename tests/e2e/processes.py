@@ -131,6 +131,25 @@ class ManagedProcess:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5)
 
+    def kill(self) -> None:
+        """SIGKILL the group and every recorded descendant at once, as a crash would; wait for the root."""
+        if self.popen is None:
+            return
+        procs = self._tracked()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=10)
+        psutil.wait_procs(procs, timeout=10)
+
+    def pids(self) -> set[int]:
+        """The pids of the process and its live descendants right now."""
+        self.remember_descendants()
+        return {proc.pid for proc in self._tracked()}
+
     def leftovers(self, grace: float = 5.0) -> list[str]:
         """Describe recorded processes still running ``grace`` s after stop() (empty after a clean stop)."""
         # A SIGKILLed process whose parent died first is reaped by init a moment later.
