@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,8 @@ RUN_TIMEOUT = float(os.environ.get("E2E_RUN_TIMEOUT", "180"))
 # Seconds for the components to come up and parse the DAG folder.
 STARTUP_TIMEOUT = float(os.environ.get("E2E_STARTUP_TIMEOUT", "180"))
 STAGE_SECONDS = "0.5"
+#: the Data Quality evaluation task of example_dataworks_quality_gate.py
+QUALITY_GATE_TASK_ID = 70001
 
 # Stop callbacks of whatever is running; also run at exit as a safety net.
 _cleanups: list[Callable[[], None]] = []
@@ -84,6 +87,22 @@ def e2e_tmp() -> Iterator[Path]:
     assert keep or not path.exists(), f"{path} was not removed"
 
 
+#: how long the quality-gate example's evaluation runs: long enough that the operator's first status
+#: check (a worker that starts slowly on a loaded machine included) finds it Running and defers
+QUALITY_GATE_SECONDS = 10.0
+
+
+def _slow_quality_gate(emulator: Any) -> None:
+    """Give the seed's Data Quality task of the quality-gate example a longer evaluation."""
+    from importlib.resources import files
+
+    seed = json.loads(files("airflow_provider_dataworks.testing").joinpath("default_seed.json").read_text())
+    task = next(task for task in seed["data_quality_tasks"] if task["id"] == QUALITY_GATE_TASK_ID)
+    emulator.add_data_quality_task(
+        task["project_id"], task["id"], task["rules"], name=task["name"], seconds=QUALITY_GATE_SECONDS
+    )
+
+
 @pytest.fixture(scope="session")
 def emulator(e2e_tmp: Path, request: pytest.FixtureRequest) -> Iterator[object]:
     """The DataWorks emulator as a separate process, and a control handle on it."""
@@ -117,7 +136,9 @@ def emulator(e2e_tmp: Path, request: pytest.FixtureRequest) -> Iterator[object]:
             return None
 
         url = wait_until(listening_url, timeout=30, interval=0.2, what="the emulator to listen")
-        yield DataWorksEmulator.attach(url)
+        emulator = DataWorksEmulator.attach(url)
+        _slow_quality_gate(emulator)
+        yield emulator
     finally:
         _cleanups.remove(proc.stop)
         proc.stop()
