@@ -157,6 +157,9 @@ async def outlast_cancels(handling: Coroutine[Any, Any, None], within: float) ->
     itself is cut off at the next sync: mid-read of the task state, or mid-abolish. Here it runs as a
     task of its own, which those cancels never reach; this waits for it, absorbing them. After
     ``within`` seconds the clean-up is left to finish alone; never raises.
+
+    :param handling: the clean-up; it must bound itself and catch its own errors
+    :param within: seconds to wait for it
     """
     task = asyncio.ensure_future(handling)
     task.add_done_callback(_consume_outcome)
