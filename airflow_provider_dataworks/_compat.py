@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -135,18 +135,57 @@ async def deferral_end(task_instance: Any) -> DeferralEnd:
     """Return why the trigger of ``task_instance`` (the triggerer's ``trigger.task_instance``) was cancelled.
 
     Bounded by :data:`STATE_READ_TIMEOUT`; never raises (a failed read is :attr:`DeferralEnd.UNKNOWN`).
+    The read itself is never cancelled: a request cut off after it was sent leaves its reply on the
+    triggerer's comms socket, where the runner's next request reads it (3.0/3.1 then stop the runner with
+    "Response read out of order"). One that outlasts the timeout is left to finish on its own.
     """
     if task_instance is None:
         return DeferralEnd.UNKNOWN
-    try:
-        return await asyncio.wait_for(_read_deferral_end(task_instance), STATE_READ_TIMEOUT)
-    except Exception:
+    read = asyncio.ensure_future(_read_deferral_end(task_instance))
+    read.add_done_callback(_consume_outcome)
+    done, _ = await asyncio.wait({read}, timeout=STATE_READ_TIMEOUT)
+    if not done or read.cancelled() or read.exception() is not None:
         return DeferralEnd.UNKNOWN
+    return read.result()
+
+
+async def outlast_cancels(handling: Coroutine[Any, Any, None], within: float) -> None:
+    """Run ``handling`` (a cancelled trigger's clean-up) for at most ``within`` seconds, whatever cancels the caller.
+
+    Below Airflow 3.3 the triggerer cancels a trigger again each time it syncs with its supervisor
+    (about once a second) until the trigger's task ends, so a clean-up awaited in the cancelled task
+    itself is cut off at the next sync: mid-read of the task state, or mid-abolish. Here it runs as a
+    task of its own, which those cancels never reach; this waits for it, absorbing them. After
+    ``within`` seconds the clean-up is left to finish alone; never raises.
+
+    :param handling: the clean-up; it must bound itself and catch its own errors
+    :param within: seconds to wait for it
+    """
+    task = asyncio.ensure_future(handling)
+    task.add_done_callback(_consume_outcome)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not task.done() and (remaining := deadline - loop.time()) > 0:
+        try:
+            await asyncio.wait({task}, timeout=remaining)
+        except asyncio.CancelledError:
+            continue  # the triggerer's next cancel of the same trigger; the caller re-raises the first
+
+
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
+    # Marks a background task's exception as seen, so asyncio logs no "exception was never retrieved".
+    if not task.cancelled():
+        task.exception()
 
 
 async def _read_deferral_end(task_instance: Any) -> DeferralEnd:
     if AIRFLOW_V_3_0_PLUS:
-        state = await asyncio.to_thread(_task_state_v3, task_instance)
+        # asgiref's sync_to_async, as Airflow's own Google and Amazon triggers call the task-state read:
+        # 3.0/3.1's comms ``send`` is async_to_sync, which reaches the triggerer's loop only from a
+        # thread sync_to_async started (from a plain thread it runs in a new loop and fails).
+        from asgiref.sync import sync_to_async
+
+        state = await sync_to_async(_task_state_v3)(task_instance)
     else:
         state, next_method, next_kwargs = await asyncio.to_thread(_task_state_v2, task_instance)
         if is_framework_timeout(next_method, next_kwargs):

@@ -20,7 +20,13 @@ from typing import Any, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_dataworks._compat import TRIGGER_ON_KILL, DeferralEnd, deferral_end
+from airflow_provider_dataworks._compat import (
+    STATE_READ_TIMEOUT,
+    TRIGGER_ON_KILL,
+    DeferralEnd,
+    deferral_end,
+    outlast_cancels,
+)
 from airflow_provider_dataworks.exceptions import (
     DataWorksClientError,
     DataWorksError,
@@ -243,7 +249,8 @@ class PipelineRunTrigger(BaseTrigger):
             event = await self._wait()
         except asyncio.CancelledError:
             if not TRIGGER_ON_KILL:
-                await self._cancelled_below_3_3()
+                # the triggerer re-cancels this task about once a second until it ends (see outlast_cancels)
+                await outlast_cancels(self._cancelled_below_3_3(), STATE_READ_TIMEOUT + ON_KILL_TIMEOUT)
             raise
         # Yielded outside the try: a cancellation after the event (the triggerer stopping this trigger
         # once its task was resumed) is no kill and must not abolish a finished or timed-out run.

@@ -46,14 +46,6 @@ def test_deploy_succeeds_with_one_pipeline_run(client: CompatClient, emulator, d
     wait_until(lambda: client.run_state(dag_id, run_id) == "success", timeout=60, interval=1, what="DAG run success")
 
 
-@pytest.mark.deselect_on(
-    "3.0",
-    "3.1",
-    "3.2",
-    reason="the trigger's task-state read on kill (_compat.deferral_end) fails there: 3.0/3.1 answer a "
-    "plain thread's sync SDK call in a new event loop ('Future attached to a different loop'), and on 3.2 "
-    "the read does not come back within STATE_READ_TIMEOUT; the run is left running (safe side)",
-)
 def test_killing_a_deferred_task_abolishes_its_pipeline_run(client: CompatClient, emulator) -> None:
     run_id = _run(client, "compat_deferred_kill")
     client.wait_task("compat_deferred_kill", run_id, "deploy", {"deferred"}, TIMEOUT)

@@ -173,6 +173,54 @@ async def test_a_cancelled_trigger_abolishes_only_when_its_task_was_killed(emu, 
     assert below_3_3["asked_for"][2] == trigger.task_instance.run_id
 
 
+async def test_a_kill_abolishes_although_the_triggerer_cancels_again_every_second(emu, conn, below_3_3, monkeypatch):
+    # Below 3.3 the triggerer re-sends the cancel on each sync with its supervisor until the trigger ends;
+    # here the state read (the supervisor's GetTaskStates) is slow enough for several of them to land.
+    emu.set_stage_seconds(30)
+    below_3_3["state"] = "failed"
+    slow_read = _compat._task_state_v3
+
+    def read_slowly(task_instance):
+        time.sleep(0.6)
+        return slow_read(task_instance)
+
+    monkeypatch.setattr(_compat, "_task_state_v3", read_slowly)
+    run_id = new_run()
+    consumer = asyncio.create_task(_first_event(waiting_trigger(run_id, cancel_on_kill=True)))
+    await asyncio.sleep(0.3)
+
+    for _ in range(6):  # the first cancel, then the triggerer's repeats while the handler works
+        consumer.cancel()
+        await asyncio.sleep(0.15)
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+
+    assert emu.run(run_id)["status"] in ABOLISHED
+    assert count_calls(emu, "AbolishPipelineRun") == 1
+
+
+async def test_a_state_read_that_outlasts_its_timeout_is_unknown_and_left_to_finish(monkeypatch):
+    # Cutting a sent request off would leave its reply for the runner's next request to read.
+    monkeypatch.setattr(_compat, "STATE_READ_TIMEOUT", 0.2)
+    outcome: dict[str, str] = {}
+
+    async def slow_read(task_instance):
+        try:
+            await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            outcome["read"] = "cancelled"
+            raise
+        outcome["read"] = "finished"
+        return _compat.DeferralEnd.KILLED
+
+    monkeypatch.setattr(_compat, "_read_deferral_end", slow_read)
+
+    assert await _compat.deferral_end(TaskInstance().context()["ti"]) is _compat.DeferralEnd.UNKNOWN
+    assert "read" not in outcome
+    await asyncio.sleep(0.6)
+    assert outcome["read"] == "finished"
+
+
 async def test_a_cancelled_trigger_without_cancel_on_kill_does_not_even_ask(emu, conn, below_3_3):
     below_3_3["state"] = "failed"
     run_id = new_run()
