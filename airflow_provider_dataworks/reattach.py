@@ -8,9 +8,9 @@ built here, from two records of "which run belongs to this task instance":
    (XCom does not: Airflow clears a task instance's XComs at the start of every try).
 2. **A tag in the run's Description**: ``[airflow:<16 hex>:<8 hex>]``. The first part hashes
    ``(dag_id, task_id, run_id, map_index)`` — deliberately *not* the try number, so every try
-   of one task instance carries it; the second hashes the DAG-run *attempt*
-   ``(dag_run.clear_number, dag_run.start_date)``, which a clear or a re-created DAG run with
-   the same ``run_id`` changes and a retry does not. ``ListPipelineRuns(ObjectId=…)`` plus an
+   of one task instance carries it; the second hashes the *attempt*: the try number this task
+   instance's current attempt began with, which a clear of this task instance changes and a retry
+   (or a clear of another task of the DAG run) does not. ``ListPipelineRuns(ObjectId=…)`` plus an
    exact client-side match of the tag finds the run where the store is unavailable (older
    Airflow, store errors), where the worker died between the create and the store write, and
    after an ambiguous create.
@@ -75,9 +75,9 @@ def task_tag_from_context(context: Mapping[str, Any]) -> str:
 class Attempt:
     """One DAG-run attempt of a task instance: what a clear or a re-created DAG run changes, a retry does not."""
 
-    #: 8 hex of ``(dag_run.clear_number, dag_run.start_date)``
+    #: 8 hex of the try number the attempt began with
     key: str
-    #: epoch ms the attempt began (the DAG run's start), or ``None`` when unknown
+    #: epoch ms no run of the attempt can be older than (the DAG run's due time), or ``None`` when unknown
     started_ms: int | None
     #: which try of this attempt runs (1 = the first), see :func:`~airflow_provider_dataworks._compat.attempt_try`
     try_number: int
@@ -86,22 +86,38 @@ class Attempt:
 
 
 def attempt_from_context(context: Mapping[str, Any], retries: int) -> Attempt:
-    """Return the attempt of the task instance running with ``context``."""
+    """Return the attempt of the task instance running with ``context``.
+
+    The attempt is the task instance's own: the try number its current attempt began with
+    (``try_number`` counted back by :func:`attempt_try`). A clear of *this* task instance starts a new
+    attempt; a clear of another task of the same DAG run does not, although it bumps the DAG run's
+    ``clear_number`` and resets its ``start_date`` (so neither may key the attempt: a retry after a
+    neighbour's clear would then redeploy a run that had already succeeded).
+    """
     dag_run = context.get("dag_run")
-    clear_number = getattr(dag_run, "clear_number", None)
-    start = getattr(dag_run, "start_date", None)
-    started = start.isoformat() if isinstance(start, datetime) else None
-    key = json.dumps([clear_number, started], separators=(",", ":"))
     ti = context["ti"]
+    this_try = attempt_try(ti, retries)
     try:
-        fresh = int(ti.try_number) <= 1
+        try_number = int(ti.try_number)
     except (AttributeError, TypeError, ValueError):
-        fresh = False
+        try_number = this_try
+    first_try = max(1, try_number - this_try + 1)
+    key = json.dumps(["first_try", first_try], separators=(",", ":"))
+    # the earliest an attempt's run can have been created: the DAG run cannot start before it is due
+    # (run_after on Airflow 3, the logical date below), and clears do not move that
+    began = next(
+        (
+            value
+            for name in ("run_after", "logical_date", "execution_date", "start_date")
+            if isinstance(value := getattr(dag_run, name, None), datetime)
+        ),
+        None,
+    )
     return Attempt(
         key=hashlib.sha256(key.encode()).hexdigest()[:8],
-        started_ms=int(start.timestamp() * 1000) if isinstance(start, datetime) else None,
-        try_number=attempt_try(ti, retries),
-        fresh=fresh,
+        started_ms=int(began.timestamp() * 1000) if began is not None else None,
+        try_number=this_try,
+        fresh=try_number <= 1,
     )
 
 

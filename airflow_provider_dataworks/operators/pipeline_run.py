@@ -485,6 +485,10 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         this attempt (see :mod:`~airflow_provider_dataworks.reattach`). The store read is free;
         ``ListPipelineRuns`` is read only where a run may exist that the store does not know of.
         """
+        if attempt.fresh:
+            # The first try of a new task instance has no runs; a store record can only be that of a
+            # deleted DAG run with the same run_id (the store outlives it), which must deploy anew.
+            return None
         stored = store.get() if read_store else None
         if stored is not None and (stored.project_id, stored.object_id, stored.tag) == (
             project_id,
@@ -551,10 +555,15 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         """
         job = self._sync
         record = StoredRun.from_json(external_id)
-        if record is None or (record.project_id, record.object_id, record.tag) != (
-            job.project_id,
-            job.request.object_id,
-            job.tag,
+        if (
+            job.attempt.fresh
+            or record is None
+            or (record.project_id, record.object_id, record.tag)
+            != (
+                job.project_id,
+                job.request.object_id,
+                job.tag,
+            )
         ):
             return _NOT_THIS_TASKS
         try:
