@@ -233,3 +233,21 @@ def test_durable_false_leaves_the_store_out_and_the_tag_still_adopts(emu, conn, 
     assert statuses(emu) == ["Success"]
     assert count_calls(emu, "ListPipelineRuns") == 1  # the retry found its run by the tag
     assert mixin_decisions == []  # durable=False: the mixin submits; our submit_job adopts
+
+
+@pytest.mark.parametrize("mode", MODES)
+@STORES
+def test_a_retry_after_another_tasks_clear_adopts_its_own_succeeded_run(emu, conn, mode, with_store):
+    # Found by the production e2e: clearing ANOTHER task of the DAG run bumps the DAG run's
+    # clear_number and restarts it (a new start_date); this task instance was not cleared, so its
+    # retry (its worker died after the run succeeded) is the same attempt and must not redeploy.
+    ti = TaskInstance(with_store=with_store, retries=RETRIES)
+    first = run_task(make(mode), ti.context(try_number=1))
+    ti.clear_number += 1  # a neighbour's clear: this task instance's max_tries stays as it was
+    ti.dag_run_start = datetime.now(UTC) + timedelta(seconds=1)
+
+    second = run_task(make(mode), ti.context(try_number=2))
+
+    assert second == first
+    assert statuses(emu) == ["Success"]
+    assert count_calls(emu, "CreatePipelineRun") == 1
