@@ -7,15 +7,10 @@ the tail of every component log is printed once at the end of the session.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import shutil
-import signal
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +18,7 @@ import pytest
 
 from .airflow_stack import AirflowStack
 from .example_runs import EXAMPLES, ExampleRuns, run_examples
-from .processes import ManagedProcess, clean_environment, tail, wait_until
+from .session import StepSession
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = Path(os.environ.get("E2E_DAGS_FOLDER", REPO_ROOT / "example_dags"))
@@ -36,55 +31,22 @@ STAGE_SECONDS = "0.5"
 #: the Data Quality evaluation task of example_dataworks_quality_gate.py
 QUALITY_GATE_TASK_ID = 70001
 
-# Stop callbacks of whatever is running; also run at exit as a safety net.
-_cleanups: list[Callable[[], None]] = []
-# Printed at the end of the session.
-_summary: list[str] = []
-_failure_logs: list[str] = []
-
-
-def _stop_everything() -> None:
-    while _cleanups:
-        _cleanups.pop()()
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    # CI cancelling the job sends SIGTERM: turn it into KeyboardInterrupt so pytest runs the finalizers.
-    raise KeyboardInterrupt(f"received signal {signum}")
+SESSION = StepSession("e2e")
+# The session's lists under the names the fixtures below have always used.
+_cleanups = SESSION.cleanups
+_summary = SESSION.summary
+_failure_logs = SESSION.failure_logs
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _summary:
-        terminalreporter.write_sep("-", "e2e summary")
-        for line in _summary:
-            terminalreporter.write_line(line)
-    if _failure_logs:
-        terminalreporter.write_sep("=", "e2e component logs (something failed)")
-        for text in _failure_logs:
-            terminalreporter.write_line(text)
+    SESSION.write_summary(terminalreporter)
 
 
 @pytest.fixture(scope="session")
 def e2e_tmp() -> Iterator[Path]:
     """A temporary directory for the whole step, removed at the end (kept with E2E_KEEP_TMP=1)."""
-    previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
-    atexit.register(_stop_everything)
-    path = Path(tempfile.mkdtemp(prefix="dataworks-e2e-"))
-    keep = os.environ.get("E2E_KEEP_TMP") == "1"
-
-    def remove() -> None:
-        if keep:
-            _summary.append(f"E2E_KEEP_TMP=1: kept {path}")
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-
-    _cleanups.append(remove)
-    try:
+    with SESSION.temporary_directory("dataworks-e2e-") as path:
         yield path
-    finally:
-        _stop_everything()
-        signal.signal(signal.SIGTERM, previous_handler)
-    assert keep or not path.exists(), f"{path} was not removed"
 
 
 #: how long the quality-gate example's evaluation runs: long enough that the operator's first status
@@ -108,42 +70,11 @@ def emulator(e2e_tmp: Path, request: pytest.FixtureRequest) -> Iterator[object]:
     """The DataWorks emulator as a separate process, and a control handle on it."""
     from airflow_provider_dataworks.testing import DataWorksEmulator
 
-    log_path = e2e_tmp / "emulator.log"
-    proc = ManagedProcess(
-        name="emulator",
-        argv=[
-            sys.executable,
-            "-m",
-            "airflow_provider_dataworks.testing.emulator",
-            "--port",
-            "0",
-            "--stage-seconds",
-            STAGE_SECONDS,
-        ],
-        env=clean_environment(),
-        log_path=log_path,
-    )
-    _cleanups.append(proc.stop)
-    try:
-        proc.start()
-
-        def listening_url() -> str | None:
-            if not proc.alive():
-                raise RuntimeError(f"the emulator exited:\n{tail(log_path)}")
-            for line in log_path.read_text(errors="replace").splitlines():
-                if line.startswith("DataWorks emulator listening on "):
-                    return line.split(" on ", 1)[1].split()[0]
-            return None
-
-        url = wait_until(listening_url, timeout=30, interval=0.2, what="the emulator to listen")
+    options = ["--stage-seconds", STAGE_SECONDS]
+    with SESSION.emulator_process(e2e_tmp / "emulator.log", options, request=request, log_lines=40) as (url, _):
         emulator = DataWorksEmulator.attach(url)
         _slow_quality_gate(emulator)
         yield emulator
-    finally:
-        _cleanups.remove(proc.stop)
-        proc.stop()
-        if request.session.testsfailed:
-            _failure_logs.append(f"===== emulator.log (last 40 lines) =====\n{tail(log_path, 40)}")
 
 
 @pytest.fixture(scope="session")
@@ -161,23 +92,11 @@ def airflow_stack(e2e_tmp: Path, emulator, request: pytest.FixtureRequest) -> It
         },
         sql_alchemy_conn=os.environ.get("E2E_SQL_ALCHEMY_CONN") or None,
     )
-    leftovers: list[str] = []
-
-    def stop() -> None:
-        leftovers.extend(stack.stop())
-
-    _cleanups.append(stop)
     started = time.monotonic()
-    try:
+    with SESSION.stopped_at_end(stack.stop, request=request, failure_log=stack.log_tails):
         stack.start(timeout=STARTUP_TIMEOUT, expected_dag_ids=EXAMPLES.keys())
         _summary.append(f"Airflow up in {time.monotonic() - started:.1f}s at {stack.base_url}")
         yield stack
-    finally:
-        _cleanups.remove(stop)
-        stop()
-        if request.session.testsfailed:
-            _failure_logs.append(stack.log_tails())
-    assert not leftovers, "processes that survived SIGTERM and SIGKILL:\n" + "\n".join(leftovers)
 
 
 @pytest.fixture(scope="session")

@@ -7,21 +7,18 @@ temporary folders are removed afterwards (``E2E_KEEP_TMP=1`` keeps the step's fo
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import shutil
-import signal
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from e2e.airflow_stack import AirflowStack
 from e2e.example_runs import EXAMPLES
-from e2e.processes import ManagedProcess, clean_environment, free_port, tail, wait_until
+from e2e.processes import free_port, tail
+from e2e.session import StepSession
 
 from .chaos import CHAOS_DAG_ID, REPORT_PATH, ChaosPlan, ChaosResult, run_chaos
 from .services import PostgresServer, RedisServer
@@ -36,82 +33,34 @@ RUN_TIMEOUT = float(os.environ.get("E2E_PROD_RUN_TIMEOUT", "330"))
 EXAMPLE_STAGE_SECONDS = "2"
 CELERY_CONCURRENCY = "8"
 
-_cleanups: list[Callable[[], None]] = []
-_summary: list[str] = []
-_failure_logs: list[str] = []
-
-
-def _stop_everything() -> None:
-    while _cleanups:
-        _cleanups.pop()()
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"received signal {signum}")
+SESSION = StepSession("e2e-prod")
+_summary = SESSION.summary
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _summary:
-        terminalreporter.write_sep("-", "e2e-prod summary")
-        for line in _summary:
-            terminalreporter.write_line(line)
-    if _failure_logs:
-        terminalreporter.write_sep("=", "e2e-prod component logs (something failed)")
-        for text in _failure_logs:
-            terminalreporter.write_line(text)
+    SESSION.write_summary(terminalreporter)
 
 
 @pytest.fixture(scope="session")
 def prod_tmp() -> Iterator[Path]:
-    previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
-    atexit.register(_stop_everything)
-    path = Path(tempfile.mkdtemp(prefix="dataworks-e2e-prod-"))
-    keep = os.environ.get("E2E_KEEP_TMP") == "1"
-
-    def remove() -> None:
-        if keep:
-            _summary.append(f"E2E_KEEP_TMP=1: kept {path}")
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-
-    _cleanups.append(remove)
-    try:
+    with SESSION.temporary_directory("dataworks-e2e-prod-") as path:
         yield path
-    finally:
-        _stop_everything()
-        signal.signal(signal.SIGTERM, previous_handler)
-    assert keep or not path.exists(), f"{path} was not removed"
 
 
 @pytest.fixture(scope="session")
 def postgres(prod_tmp: Path, request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
     server = PostgresServer(log_path=prod_tmp / "postgres.log")
-    leftovers: list[str] = []
-    stop = lambda: leftovers.extend(server.stop())  # noqa: E731
-    _cleanups.append(stop)
-    try:
+    log = lambda: f"===== postgres.log (last 30 lines) =====\n{tail(server.log_path, 30)}"  # noqa: E731
+    with SESSION.stopped_at_end(server.stop, request=request, failure_log=log):
         yield server.start()
-    finally:
-        _cleanups.remove(stop)
-        stop()
-        if request.session.testsfailed:
-            _failure_logs.append(f"===== postgres.log (last 30 lines) =====\n{tail(server.log_path, 30)}")
-    assert not leftovers, leftovers
     assert server.root is None or not server.root.exists(), f"{server.root} was not removed"
 
 
 @pytest.fixture(scope="session")
 def redis_server(prod_tmp: Path) -> Iterator[RedisServer]:
     server = RedisServer(log_path=prod_tmp / "redis.log")
-    leftovers: list[str] = []
-    stop = lambda: leftovers.extend(server.stop())  # noqa: E731
-    _cleanups.append(stop)
-    try:
+    with SESSION.stopped_at_end(server.stop):
         yield server.start()
-    finally:
-        _cleanups.remove(stop)
-        stop()
-    assert not leftovers, leftovers
 
 
 @pytest.fixture(scope="session")
@@ -119,31 +68,11 @@ def tls_emulator(prod_tmp: Path, request: pytest.FixtureRequest) -> Iterator[obj
     """The DataWorks emulator in its own process, serving HTTPS with a throw-away CA."""
     from airflow_provider_dataworks.testing import DataWorksEmulator
 
-    log_path = prod_tmp / "emulator.log"
-    argv = [sys.executable, "-m", "airflow_provider_dataworks.testing.emulator", "--port", "0"]
-    argv += ["--stage-seconds", EXAMPLE_STAGE_SECONDS, "--tls", "--cert-dir", str(prod_tmp / "emulator-certs")]
-    proc = ManagedProcess(name="emulator", argv=argv, env=clean_environment(), log_path=log_path)
-    _cleanups.append(proc.stop)
-    try:
-        proc.start()
-
-        def listening() -> tuple[str, str] | None:
-            if not proc.alive():
-                raise RuntimeError(f"the emulator exited:\n{tail(log_path)}")
-            for line in log_path.read_text(errors="replace").splitlines():
-                if line.startswith("DataWorks emulator listening on ") and "(ca=" in line:
-                    url = line.split(" on ", 1)[1].split()[0]
-                    return url, line.split("(ca=", 1)[1].rstrip(")")
-            return None
-
-        url, ca_path = wait_until(listening, timeout=30, interval=0.2, what="the emulator to listen")
-        assert url.startswith("https://"), url
+    options = ["--stage-seconds", EXAMPLE_STAGE_SECONDS, "--tls", "--cert-dir", str(prod_tmp / "emulator-certs")]
+    with SESSION.emulator_process(prod_tmp / "emulator.log", options, request=request, log_lines=30) as address:
+        url, ca_path = address
+        assert url.startswith("https://") and ca_path, address
         yield DataWorksEmulator.attach(url, ca_path=ca_path)
-    finally:
-        _cleanups.remove(proc.stop)
-        proc.stop()
-        if request.session.testsfailed:
-            _failure_logs.append(f"===== emulator.log (last 30 lines) =====\n{tail(log_path, 30)}")
 
 
 def _dags_folder(prod_tmp: Path) -> Path:
@@ -220,25 +149,13 @@ def prod_stack(
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         },
     )
-    leftovers: list[str] = []
-
-    def stop() -> None:
-        leftovers.extend(stack.stop())
-
-    _cleanups.append(stop)
     started = time.monotonic()
-    try:
+    with SESSION.stopped_at_end(stack.stop, request=request, failure_log=lambda: stack.log_tails(30)):
         stack.start(timeout=STARTUP_TIMEOUT, expected_dag_ids=[*EXAMPLES, CHAOS_DAG_ID])
         _summary.append(
             f"Airflow (PostgreSQL, Celery, 2 triggerers, 2 workers) up in {time.monotonic() - started:.1f}s"
         )
         yield stack
-    finally:
-        _cleanups.remove(stop)
-        stop()
-        if request.session.testsfailed:
-            _failure_logs.append(stack.log_tails(30))
-    assert not leftovers, "processes that survived SIGTERM and SIGKILL:\n" + "\n".join(leftovers)
 
 
 @pytest.fixture(scope="session")
