@@ -23,6 +23,7 @@ from airflow_provider_dataworks.exceptions import (
     PipelineRunAmbiguousCreateError,
 )
 from airflow_provider_dataworks.hooks.dataworks import MAX_PAGE_SIZE, DataWorksHook, _collect
+from airflow_provider_dataworks.pacing import pause_before_next_read
 from airflow_provider_dataworks.status import DataQualityEvaluation
 
 
@@ -176,13 +177,13 @@ class DataWorksDataQualityHook(DataWorksHook):
                 if evaluation.passes(fail_on_warn):
                     return evaluation
                 raise DataQualityFailedError(evaluation)
-            remaining = None if deadline is None else deadline - time.time()
-            if remaining is not None and remaining <= 0:
+            pause = pause_before_next_read(poll_interval, deadline)
+            if pause is None:
                 raise DataQualityTimeoutError(
                     f"Data Quality evaluation {instance_id} was still {evaluation.status} at the timeout.",
                     evaluation=evaluation,
                 )
-            sleep(poll_interval if remaining is None else min(poll_interval, remaining))
+            sleep(pause)
 
 
 def _parse_instance(body: dict[str, Any]) -> DataQualityEvaluation:

@@ -51,6 +51,7 @@ from airflow_provider_dataworks.hooks import budget, transport
 from airflow_provider_dataworks.hooks.errors import translate_sdk_error
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import ConnectionSettings, parse_choice, parse_project_id
+from airflow_provider_dataworks.pacing import pause_before_next_read
 from airflow_provider_dataworks.progress import Decision, RunProgress, Step
 from airflow_provider_dataworks.status import (
     PipelineRun,
@@ -633,14 +634,14 @@ class DataWorksHook(BaseHook):
                 self.log.info("%s", decision.reason)
                 return run
             decision.raise_for_failure(run)
-            remaining = None if deadline is None else deadline - time.time()
-            if remaining is not None and remaining <= 0:
+            pause = pause_before_next_read(poll_interval, deadline)
+            if pause is None:
                 raise PipelineRunTimeoutError(
                     f"Pipeline run {run_id} did not finish before the timeout. {progress.describe_stop(run)}",
                     run=run,
                     stage=run.current_stage,
                 )
-            sleep(poll_interval if remaining is None else min(poll_interval, remaining))
+            sleep(pause)
 
     # ---------------------------------------------------------------- connection test
 

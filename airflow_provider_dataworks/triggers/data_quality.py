@@ -9,8 +9,7 @@ and exactly one event per trigger run.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -23,6 +22,7 @@ from airflow_provider_dataworks.exceptions import (
 )
 from airflow_provider_dataworks.hooks.data_quality import DataWorksDataQualityHook
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
+from airflow_provider_dataworks.pacing import delay_before_first_read, pause_before_next_read
 from airflow_provider_dataworks.status import DataQualityEvaluation
 from airflow_provider_dataworks.triggers.events import EventStatus, check_event
 
@@ -60,11 +60,9 @@ def resolve_data_quality_event(
         id_key="instance_id",
         expected_id=instance_id,
         subject="Data Quality evaluation",
-        required=("evaluation",),
+        record="evaluation",
     )
     status, message, data = event["status"], event["message"], event["evaluation"]
-    if data is not None and not isinstance(data, Mapping):
-        raise InvalidTriggerEventError(f"The trigger event's evaluation must be a mapping or null, got {data!r}.")
     try:
         evaluation = DataQualityEvaluation.from_json(data) if data else None
     except (KeyError, TypeError, ValueError) as err:
@@ -157,10 +155,8 @@ class DataQualityEvaluationTrigger(BaseTrigger):
             self.dataworks_conn_id, region=self.region, retry_policy=DataWorksRetryPolicy.coerce(self.retry_policy)
         )
         evaluation: DataQualityEvaluation | None = None
-        if self.next_poll_at is not None:
-            first_read = self.next_poll_at if self.end_time is None else min(self.next_poll_at, self.end_time)
-            if (delay := first_read - time.time()) > 0:
-                await asyncio.sleep(delay)
+        if (delay := delay_before_first_read(self.next_poll_at, self.end_time)) > 0:
+            await asyncio.sleep(delay)
         while True:
             try:
                 evaluation = await hook.get_data_quality_evaluation_task_instance_async(self.instance_id)
@@ -176,10 +172,10 @@ class DataQualityEvaluationTrigger(BaseTrigger):
                 else:
                     yield self._event("failed", evaluation.describe_failure(), evaluation)
                 return
-            remaining = None if self.end_time is None else self.end_time - time.time()
-            if remaining is not None and remaining <= 0:
+            pause = pause_before_next_read(self.poll_interval, self.end_time)
+            if pause is None:
                 message = f"Data Quality evaluation {self.instance_id} was still {evaluation.status} at the timeout."
                 self.log.warning("%s", message)
                 yield self._event("timeout", message, evaluation)
                 return
-            await asyncio.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+            await asyncio.sleep(pause)

@@ -2,7 +2,8 @@
 
 An event crosses a process boundary (triggerer → a fresh worker) as JSON. Whatever it is about
 (a pipeline run, a Data Quality evaluation), it carries ``status`` (``success``, ``failed``,
-``timeout`` or ``error``), the ID of what it is about and a ``message``. :func:`check_event`
+``timeout`` or ``error``), the ID of what it is about, a ``message`` and the last record read of
+it (a JSON object, or ``null`` when nothing could be read). :func:`check_event`
 refuses a missing, malformed or unknown event, or one about something else, before the
 caller reads the rest: such an event is never read as success.
 """
@@ -24,6 +25,7 @@ def check_event(
     id_key: str,
     expected_id: Any = None,
     subject: str,
+    record: str,
     required: tuple[str, ...] = (),
 ) -> Mapping[str, Any]:
     """Return ``event`` once its envelope is valid.
@@ -31,9 +33,11 @@ def check_event(
     :param id_key: the key of the ID the event is about (``pipeline_run_id``, ``instance_id``).
     :param expected_id: the ID the task waits for; an event about another one is refused.
     :param subject: what the ID names, for messages ("pipeline run").
-    :param required: keys the event must have besides ``status``, ``id_key`` and ``message``.
+    :param record: the key of the record the event carries (``run``, ``evaluation``).
+    :param required: keys the event must have besides ``status``, ``id_key``, ``record`` and ``message``.
     :raises InvalidTriggerEventError: no event, not a mapping, a missing key, an unknown status,
-        an invalid ID or one that is not ``expected_id``, a message that is not a string.
+        an invalid ID or one that is not ``expected_id``, a message that is not a string, a record
+        that is neither a mapping nor ``None``.
     """
     if event is None:
         raise InvalidTriggerEventError(
@@ -42,7 +46,7 @@ def check_event(
         )
     if not isinstance(event, Mapping):
         raise InvalidTriggerEventError(f"The trigger event must be a mapping, got {type(event).__name__}.")
-    missing = [key for key in ("status", id_key, *required, "message") if key not in event]
+    missing = [key for key in ("status", id_key, *required, record, "message") if key not in event]
     if missing:
         raise InvalidTriggerEventError(f"The trigger event lacks {', '.join(missing)}: {dict(event)!r}.")
     status = event["status"]
@@ -59,4 +63,6 @@ def check_event(
         )
     if not isinstance(event["message"], str):
         raise InvalidTriggerEventError(f"The trigger event's message must be a string, got {event['message']!r}.")
+    if (data := event[record]) is not None and not isinstance(data, Mapping):
+        raise InvalidTriggerEventError(f"The trigger event's {record} must be a mapping or null, got {data!r}.")
     return event

@@ -14,8 +14,7 @@ loudly — it is never read as success.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -37,6 +36,7 @@ from airflow_provider_dataworks.exceptions import (
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.poller import StatusReads, status_reads
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
+from airflow_provider_dataworks.pacing import delay_before_first_read, pause_before_next_read
 from airflow_provider_dataworks.progress import RunProgress, StageExecPolicy, Step
 from airflow_provider_dataworks.status import PipelineRun
 from airflow_provider_dataworks.triggers.events import EVENT_STATUSES, EventStatus, check_event
@@ -71,9 +71,6 @@ class PipelineRunEvent(TypedDict):
     request_id: str | None
 
 
-_REQUIRED_KEYS = ("project_id", "run")
-
-
 def resolve_trigger_event(
     event: Any,
     *,
@@ -95,15 +92,18 @@ def resolve_trigger_event(
     :raises DataWorksError: ``error``.
     """
     event = check_event(
-        event, id_key="pipeline_run_id", expected_id=pipeline_run_id, subject="pipeline run", required=_REQUIRED_KEYS
+        event,
+        id_key="pipeline_run_id",
+        expected_id=pipeline_run_id,
+        subject="pipeline run",
+        record="run",
+        required=("project_id",),
     )
     status, run_id = event["status"], event["pipeline_run_id"]
     if not isinstance(run_id, str):
         raise InvalidTriggerEventError(f"The trigger event has no valid pipeline_run_id: {run_id!r}.")
     message = event["message"]
     data = event["run"]
-    if data is not None and not isinstance(data, Mapping):
-        raise InvalidTriggerEventError(f"The trigger event's run must be a mapping or null, got {data!r}.")
     request_id = event.get("request_id")
     run = PipelineRun.from_api(data, request_id=str(request_id) if request_id else None) if data else None
     if run is not None and run.id and run.id != run_id:
@@ -278,10 +278,8 @@ class PipelineRunTrigger(BaseTrigger):
             exec_failures=self.exec_failures,
         )
         run: PipelineRun | None = None
-        if self.next_poll_at is not None:
-            first_read = self.next_poll_at if self.end_time is None else min(self.next_poll_at, self.end_time)
-            if (delay := first_read - time.time()) > 0:
-                await asyncio.sleep(delay)
+        if (delay := delay_before_first_read(self.next_poll_at, self.end_time)) > 0:
+            await asyncio.sleep(delay)
         while True:
             # Transient errors were already retried by the hook; what reaches here spent the
             # error budget (or is permanent). Report it; never cancel the run because of it.
@@ -296,15 +294,15 @@ class PipelineRunTrigger(BaseTrigger):
                 return self._event("success", decision.reason, run)
             if decision.step is Step.FAIL:
                 return self._event("failed" if run.is_failed else "error", decision.reason, run)
-            remaining = None if self.end_time is None else self.end_time - time.time()
-            if remaining is not None and remaining <= 0:
+            pause = pause_before_next_read(self.poll_interval, self.end_time)
+            if pause is None:
                 message = (
                     f"Pipeline run {self.pipeline_run_id} did not finish before the timeout. "
                     f"{progress.describe_stop(run)}"
                 )
                 self.log.warning("%s", message)
                 return self._event("timeout", message, run)
-            await asyncio.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+            await asyncio.sleep(pause)
 
     async def _cancelled_below_3_3(self) -> None:
         """Below Airflow 3.3: abolish the run if the cancellation was a user's kill; never raises.
