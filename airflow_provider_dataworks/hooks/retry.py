@@ -72,6 +72,14 @@ class DataWorksRetryPolicy:
             wait = max(wait, min(retry_after, MAX_RETRY_AFTER_SECONDS))
         return wait
 
+    def lookup_delays(self, lookups: int) -> list[float]:
+        """Seconds to wait before each of ``lookups`` lookups for what an ambiguous create made.
+
+        No jitter (one task looks, nobody to spread from): ``base_delay`` (at least 10 ms), doubling,
+        capped at ``max_delay``.
+        """
+        return [min(self.max_delay, max(self.base_delay, 0.01) * 2**attempt) for attempt in range(lookups)]
+
     def _wait(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         return self.delay(state.attempt_number, getattr(error, "retry_after", None))

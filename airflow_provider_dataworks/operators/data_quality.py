@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_dataworks.arguments import parse_policy, parse_seconds
 from airflow_provider_dataworks.exceptions import (
     DataQualityAmbiguousCreateError,
     DataQualityFailedError,
@@ -128,15 +130,6 @@ def _trigger_time_ms(value: Any, context: Mapping[str, Any]) -> int:
     raise ValueError(f"trigger_time must be a datetime, epoch milliseconds or an ISO 8601 string, got {value!r}.")
 
 
-def _positive_seconds(value: Any, field_name: str, *, allow_none: bool) -> float | None:
-    if value is None and allow_none:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
-        raise ValueError(f"{field_name} must be a positive number of seconds or a timedelta, got {value!r}.")
-    return float(seconds)
-
-
 class DataQualityEvaluationOperator(BaseOperator):
     """Run a DataWorks Data Quality evaluation task and let the DAG go on only when its rules pass.
 
@@ -217,10 +210,7 @@ class DataQualityEvaluationOperator(BaseOperator):
         self.dataworks_retry_policy = dataworks_retry_policy
 
     def _policy(self) -> DataWorksRetryPolicy:
-        try:
-            return DataWorksRetryPolicy.coerce(self.dataworks_retry_policy)
-        except TypeError as err:
-            raise ValueError(str(err)) from None
+        return parse_policy(DataWorksRetryPolicy.coerce, self.dataworks_retry_policy)
 
     def _hook(self) -> DataWorksDataQualityHook:
         return DataWorksDataQualityHook(self.dataworks_conn_id, region=self.region, retry_policy=self._policy())
@@ -235,9 +225,9 @@ class DataQualityEvaluationOperator(BaseOperator):
             raise ValueError(f"parameters must be a mapping of extra Parameters keys, got {self.parameters!r}.")
         if self.cu is not None and (isinstance(self.cu, bool) or not isinstance(self.cu, (int, float))):
             raise ValueError(f"cu must be a number of compute units, got {self.cu!r}.")
-        poll_interval = _positive_seconds(self.poll_interval, "poll_interval", allow_none=False)
+        poll_interval = parse_seconds(self.poll_interval, "poll_interval", allow_none=False)
         assert poll_interval is not None
-        timeout = _positive_seconds(self.timeout, "timeout", allow_none=True)
+        timeout = parse_seconds(self.timeout, "timeout", allow_none=True)
         policy = self._policy()
         hook = self._hook()
         hook.get_conn()  # bad connections fail here, before any remote call
@@ -273,35 +263,28 @@ class DataQualityEvaluationOperator(BaseOperator):
                 timeout=None,  # the trigger owns the deadline and reports it naming the instance
             )
         if not evaluation.is_terminal:
-            evaluation = self._wait(hook, instance_id, poll_interval, deadline, context)
+            with self._results_kept_on_failure(context):
+                evaluation = hook.wait_for_data_quality_evaluation(
+                    instance_id, fail_on_warn=self.fail_on_warn, poll_interval=poll_interval, deadline=deadline
+                )
         return self._finish(evaluation, context)
-
-    def _wait(
-        self,
-        hook: DataWorksDataQualityHook,
-        instance_id: int,
-        poll_interval: float,
-        deadline: float | None,
-        context: Context,
-    ) -> DataQualityEvaluation:
-        try:
-            return hook.wait_for_data_quality_evaluation(
-                instance_id, fail_on_warn=self.fail_on_warn, poll_interval=poll_interval, deadline=deadline
-            )
-        except DataQualityFailedError as err:
-            self._push_results(err.evaluation, context)
-            raise
 
     def execute_complete(self, context: Context, event: Any = None, instance_id: int | None = None) -> int:
         """Resume after the trigger: the shared validation decides."""
         from airflow_provider_dataworks.triggers.data_quality import resolve_data_quality_event
 
-        try:
+        with self._results_kept_on_failure(context):
             evaluation = resolve_data_quality_event(event, instance_id=instance_id, fail_on_warn=self.fail_on_warn)
+        return self._finish(evaluation, context)
+
+    @contextmanager
+    def _results_kept_on_failure(self, context: Context) -> Iterator[None]:
+        """Push the rule results of an evaluation the body fails with (the wait's or the event's)."""
+        try:
+            yield
         except DataQualityFailedError as err:
             self._push_results(err.evaluation, context)
             raise
-        return self._finish(evaluation, context)
 
     def _finish(self, evaluation: DataQualityEvaluation, context: Context) -> int:
         self._push_results(evaluation, context)
@@ -397,8 +380,8 @@ class DataQualityEvaluationOperator(BaseOperator):
         except DataQualityAmbiguousCreateError as err:
             self.log.warning("%s Looking for it among the task's evaluations.", err)
             evaluation = None
-            for attempt in range(5):
-                time.sleep(min(policy.max_delay, max(policy.base_delay, 0.01) * 2**attempt))
+            for attempt, delay in enumerate(policy.lookup_delays(5)):
+                time.sleep(delay)
                 try:
                     evaluation = self._find_created(hook, pending)
                 except DataWorksError as lookup_error:

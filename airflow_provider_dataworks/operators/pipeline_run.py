@@ -24,6 +24,7 @@ from airflow_provider_dataworks._compat import (
     is_framework_timeout,
     task_deferral_timeout,
 )
+from airflow_provider_dataworks.arguments import parse_policy, parse_seconds, parse_stage_code
 from airflow_provider_dataworks.exceptions import (
     DataWorksClientError,
     DataWorksError,
@@ -104,31 +105,9 @@ class _Request:
     stage_exec_policy: StageExecPolicy
 
 
-def _seconds(value: Any, field_name: str, *, allow_none: bool) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ValueError(f"{field_name} must be a number of seconds or a timedelta, got {value!r}.")
-    if seconds <= 0:
-        raise ValueError(f"{field_name} must be greater than 0 seconds, got {value!r}.")
-    return seconds
-
-
 def _since(attempt: Attempt) -> int | None:
     """Return the epoch ms before which no run can be this attempt's (with room for clock skew)."""
     return None if attempt.started_ms is None else attempt.started_ms - CLOCK_SKEW_SECONDS * 1000
-
-
-def _optional_text(value: Any, field_name: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{field_name} must be a stage code string, got {value!r}.")
-    return value.strip() or None
 
 
 def _validate_check_only(
@@ -317,7 +296,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         project_id = None if self.project_id is None else parse_project_id(self.project_id)
         run_type = parse_choice(RunType, self.type, "type")
         run_mode = None if self.run_mode in (None, "") else parse_choice(RunMode, self.run_mode, "run_mode")
-        auto_until = _optional_text(self.auto_run_until_stage, "auto_run_until_stage")
+        auto_until = parse_stage_code(self.auto_run_until_stage, "auto_run_until_stage")
         if auto_until and run_mode != RunMode.AUTO.value:
             raise ValueError(
                 "auto_run_until_stage needs run_mode='Auto' (DataWorks only runs stages by itself in Auto mode); "
@@ -325,25 +304,19 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             )
         if self.check_only:
             _validate_check_only(run_mode, self.advance_stages, self.advance_until_stage, self.wait_for_completion)
-        poll_interval = _seconds(self.poll_interval, "poll_interval", allow_none=False)
+        poll_interval = parse_seconds(self.poll_interval, "poll_interval", allow_none=False)
         assert poll_interval is not None
-        try:
-            retry_policy = DataWorksRetryPolicy.coerce(self.dataworks_retry_policy)
-        except TypeError as err:
-            raise ValueError(str(err)) from None
-        try:
-            stage_exec_policy = StageExecPolicy.coerce(self.stage_exec_policy)
-        except TypeError as err:  # the ValueErrors name the field already
-            raise ValueError(str(err)) from None
+        retry_policy = parse_policy(DataWorksRetryPolicy.coerce, self.dataworks_retry_policy)
+        stage_exec_policy = parse_policy(StageExecPolicy.coerce, self.stage_exec_policy)
         return _Request(
             object_id=object_id,
             project_id=project_id,
             type=run_type,
             run_mode=run_mode,
             auto_run_until_stage=auto_until,
-            advance_until_stage=_optional_text(self.advance_until_stage, "advance_until_stage"),
+            advance_until_stage=parse_stage_code(self.advance_until_stage, "advance_until_stage"),
             poll_interval=poll_interval,
-            timeout=_seconds(self.timeout, "timeout", allow_none=True),
+            timeout=parse_seconds(self.timeout, "timeout", allow_none=True),
             retry_policy=retry_policy,
             stage_exec_policy=stage_exec_policy,
         )
@@ -442,15 +415,13 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             if not self.reattach:
                 raise
             self.log.warning("%s Looking for the run among the object's pipeline runs.", err)
-            policy = request.retry_policy
-            delays = [min(policy.max_delay, max(policy.base_delay, 0.01) * 2**i) for i in range(RECONCILE_ATTEMPTS)]
             found = reconcile_ambiguous_create(
                 hook,
                 project_id,
                 request.object_id,
                 tag,
                 known_ids=frozenset(known),
-                delays=delays,
+                delays=request.retry_policy.lookup_delays(RECONCILE_ATTEMPTS),
                 since_ms=_since(attempt),
                 logger=self.log,
             )

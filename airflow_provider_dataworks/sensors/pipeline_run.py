@@ -19,6 +19,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_dataworks._compat import earliest, execution_deadline, task_deferral_timeout
+from airflow_provider_dataworks.arguments import parse_policy, parse_stage_code
 from airflow_provider_dataworks.exceptions import (
     PipelineRunFailedError,
     PipelineRunTimeoutError,
@@ -114,25 +115,14 @@ class PipelineRunSensor(BaseSensorOperator):
         return text
 
     def _until_stage(self) -> str | None:
-        value = self.advance_until_stage
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ValueError(f"advance_until_stage must be a stage code string, got {value!r}.")
-        return value.strip() or None
+        return parse_stage_code(self.advance_until_stage, "advance_until_stage")
 
     def _stage_exec_policy(self) -> StageExecPolicy:
-        try:
-            return StageExecPolicy.coerce(self.stage_exec_policy)
-        except TypeError as err:  # the ValueErrors name the field already
-            raise ValueError(str(err)) from None
+        return parse_policy(StageExecPolicy.coerce, self.stage_exec_policy)
 
     def get_hook(self) -> DataWorksHook:
         if self._hook is None:
-            try:
-                policy = DataWorksRetryPolicy.coerce(self.dataworks_retry_policy)
-            except TypeError as err:
-                raise ValueError(str(err)) from None
+            policy = parse_policy(DataWorksRetryPolicy.coerce, self.dataworks_retry_policy)
             self._hook = DataWorksHook(self.dataworks_conn_id, region=self.region, retry_policy=policy)
         return self._hook
 
