@@ -92,8 +92,29 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
+class _RunStatusRules:
+    """The outcome rules a pipeline run and each of its stages share: both speak :class:`PipelineRunStatus`."""
+
+    status: str
+
+    @property
+    def state(self) -> PipelineRunStatus | None:
+        """The status as a known value, or ``None`` when it is new to this provider."""
+        return parse_status(self.status)
+
+    @property
+    def is_success(self) -> bool:
+        """Whether it succeeded: only ``Success`` counts."""
+        return self.state is PipelineRunStatus.SUCCESS
+
+    @property
+    def is_failed(self) -> bool:
+        """Whether it finished without success (``Fail``, ``Termination`` or ``Cancel``)."""
+        return self.state in FAILED_STATUSES
+
+
 @dataclass(frozen=True)
-class Stage:
+class Stage(_RunStatusRules):
     """One stage of a pipeline run (build, a check, a deployment…)."""
 
     code: str
@@ -104,19 +125,6 @@ class Stage:
     message: str = ""
     description: str = ""
     detail: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def state(self) -> PipelineRunStatus | None:
-        """The status as a known value, or ``None`` when it is new to this provider."""
-        return parse_status(self.status)
-
-    @property
-    def is_success(self) -> bool:
-        return self.state is PipelineRunStatus.SUCCESS
-
-    @property
-    def is_failed(self) -> bool:
-        return self.state in FAILED_STATUSES
 
     @property
     def is_waiting(self) -> bool:
@@ -174,8 +182,11 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class PipelineRun:
-    """A pipeline run (deployment process) as last read from DataWorks."""
+class PipelineRun(_RunStatusRules):
+    """A pipeline run (deployment process) as last read from DataWorks.
+
+    ``is_success``: the run deployed (or undeployed) its object.
+    """
 
     id: str
     project_id: int | None
@@ -189,24 +200,9 @@ class PipelineRun:
     request_id: str | None = None
 
     @property
-    def state(self) -> PipelineRunStatus | None:
-        """The status as a known value, or ``None`` when it is new to this provider."""
-        return parse_status(self.status)
-
-    @property
     def is_terminal(self) -> bool:
         """Whether the run has finished, successfully or not. Unknown statuses are not terminal."""
         return self.state in TERMINAL_STATUSES
-
-    @property
-    def is_success(self) -> bool:
-        """Whether the run deployed (or undeployed) its object: only ``Success`` counts."""
-        return self.state is PipelineRunStatus.SUCCESS
-
-    @property
-    def is_failed(self) -> bool:
-        """Whether the run finished without success (``Fail``, ``Termination`` or ``Cancel``)."""
-        return self.state in FAILED_STATUSES
 
     @property
     def ordered_stages(self) -> tuple[Stage, ...]:
