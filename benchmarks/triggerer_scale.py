@@ -216,11 +216,16 @@ async def _finish_runs(
     connector = aiohttp.TCPConnector(limit=8, ssl=client_ssl_context(emu.ca_path))
     async with aiohttp.ClientSession(connector=connector) as session:
         client = RawClient(session, emu.protocol, emu.endpoint, *key)
-        for at, run_id in schedule:
+
+        async def finish(at: float, run_id: str) -> None:
             await asyncio.sleep(max(0.0, at - time.time()))
             late.append(time.time() - at)
             await client.exec_stage(PROJECT_ID, run_id, "PROD_CHECK")
             await client.exec_stage(PROJECT_ID, run_id, "PROD")
+
+        # One task per run: a slow answer must not delay the runs scheduled after it (one after
+        # the other, 2,000 finishing runs were up to 23 s late).
+        await asyncio.gather(*(finish(at, run_id) for at, run_id in schedule))
     await asyncio.gather(*samplers)
     span = cpu["w1_wall"] - cpu["w0_wall"]
     return {
