@@ -385,13 +385,13 @@ class EmulatorState:
         self._replay(run)
         self._reindex(run)
 
-    def catch_up(self, project_id: int, *, newest_first: bool = True) -> None:
+    def catch_up(self, project_id: int) -> None:
         """Replay the transitions of every run of workspace ``project_id`` whose time has come.
 
-        Leaves those runs as :meth:`advance` on each run of the workspace in turn would (newest
-        first, as a listing walks them, or oldest first), at the cost of the runs that actually
-        move: a run waiting for ``ExecPipelineRunStage`` is not in the heap. The order matters
-        only when runs of one object finish together: the last one replayed sets its state.
+        Leaves those runs as :meth:`advance` on each run of the workspace, newest first (as a
+        listing used to walk them), would, at the cost of the runs that actually move: a run
+        waiting for ``ExecPipelineRunStage`` is not in the heap. The order matters only when runs
+        of one object finish together: the last one replayed sets the object's state.
         """
         now = self.clock()
         heap = self._due.get(project_id, [])
@@ -401,7 +401,7 @@ class EmulatorState:
             if self._due_at.get(run.id) == due:  # otherwise a stale entry: the run moved since
                 del self._due_at[run.id]
                 due_runs.append(run)
-        for run in sorted(due_runs, key=_seq, reverse=newest_first):
+        for run in sorted(due_runs, key=_seq, reverse=True):
             self.advance(run)
 
     def _replay(self, run: Run) -> None:
@@ -482,6 +482,8 @@ class EmulatorState:
     def _reindex(self, run: Run) -> None:
         """File ``run`` under its current status and its next timed transition."""
         indexed = self._indexed_status.get(run.id)
+        # Sorted lists, not a sorted container: insort/del only move pointers (microseconds at
+        # 10,000 runs), and no such library is in Airflow's or the SDK's dependency tree.
         if indexed != run.status:
             if indexed is not None:
                 runs = self._by_status[(run.project_id, indexed)]
