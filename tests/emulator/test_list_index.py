@@ -154,6 +154,8 @@ def test_indexed_listing_answers_what_a_full_scan_answers(seed: int, init_second
                 params["Status"] = status
             if rng.random() < 0.2:
                 params["Creator"] = CREDENTIAL.account_id
+            if rng.random() < 0.3 and indexed.project(int(params["ProjectId"])).objects:
+                params["ObjectId"] = rng.choice(sorted(indexed.project(int(params["ProjectId"])).objects))
             assert listing(indexed, params) == listing(scanning, params), (step, params)
             assert objects(indexed) == objects(scanning)
 
@@ -163,7 +165,7 @@ def test_indexed_listing_answers_what_a_full_scan_answers(seed: int, init_second
             params = {"ProjectId": str(project_id), "PageSize": "100", "Status": status}
             assert listing(indexed, params) == listing(scanning, params)
     assert objects(indexed) == objects(scanning)
-    assert listings > 50
+    assert listings > 30
     assert {r.status for r in indexed.runs.values()} >= {"Running", "Success", "Fail", "Termination"}
 
 
