@@ -23,7 +23,7 @@ the unanswered waiters one by one. It remembers the verdict and re-measures ever
 :data:`PROBE_EVERY` cycles. One waiter is always read per run.
 
 **Alignment.** A trigger reads, then sleeps ``poll_interval``, then reads again. Its first read
-takes a snapshot taken after it joined and younger than :func:`max_age`, or waits for the next
+takes a snapshot taken after it joined and younger than :func:`max_age` when it asks, or waits for the next
 cycle; every later read takes the next snapshot after the one it had. Cycles are
 :func:`cycle_period` apart, a little more than the interval, so a trigger asks shortly *before*
 each cycle completes and gets it the moment it does: it cannot drift behind the cycles, and a
@@ -130,6 +130,8 @@ class StatusPoller:
         self.project_id = project_id
         self.mode = mode
         self.waiters: dict[int, _Waiter] = {}
+        #: how many waiters poll at each interval: the cadence without a pass over 10,000 waiters
+        self._intervals: Counter[float] = Counter()
         self.latest: Snapshot | None = None
         #: calls made, by kind: list_pages, gets, list_failures, coalesced_cycles, per_run_cycles
         self.stats: Counter[str] = Counter()
@@ -147,17 +149,22 @@ class StatusPoller:
 
     @property
     def cadence(self) -> float:
-        return min(w.poll_interval for w in self.waiters.values())
+        """The shortest poll interval of the waiters (read on every first read: kept, not recomputed)."""
+        return min(self._intervals)
 
     def join(self, waiter: _Waiter, first_read_at: float) -> None:
         self.waiters[waiter.token] = waiter
+        self._intervals[waiter.poll_interval] += 1
         if self._task is None:
             self._first_at = first_read_at
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"dataworks-status-poller{self.key}")
         self._changed.set()
 
     def leave(self, waiter: _Waiter) -> None:
-        self.waiters.pop(waiter.token, None)
+        if self.waiters.pop(waiter.token, None) is not None:
+            self._intervals[waiter.poll_interval] -= 1
+            if not self._intervals[waiter.poll_interval]:
+                del self._intervals[waiter.poll_interval]
         if not self.waiters:
             _forget(self)
             if self._task is not None:
@@ -335,13 +342,17 @@ class StatusReads:
         if self.poller is None or self._waiter is None or self.poller.broken:
             return await self.hook.get_pipeline_run_async(self.run_id, self.project_id)
         waiter, poller = self._waiter, self.poller
+        # A first read takes a snapshot no older than max_age when it asks. Measured from the ask,
+        # not from the moment this task runs: waking 10,000 waiters can take longer than max_age,
+        # and a late-woken first read must not wait another cycle (it did, every cycle, at N = 10,000).
+        oldest = time.monotonic() - max_age(poller.cadence)
         while True:
             snapshot = poller.latest
             if (
                 snapshot is not None
                 and snapshot.seq > waiter.last_seq
                 and waiter.token in snapshot.members
-                and (waiter.last_seq >= 0 or time.monotonic() - snapshot.finished <= max_age(poller.cadence))
+                and (waiter.last_seq >= 0 or snapshot.finished >= oldest)
             ):
                 waiter.last_seq = snapshot.seq
                 result = snapshot.runs[self.run_id]

@@ -113,6 +113,33 @@ async def test_a_finished_run_costs_one_get_and_reaches_its_trigger(emu, conn):
     assert poller.stats["per_run_cycles"] == 0
 
 
+async def test_a_first_read_woken_late_takes_the_cycle_it_waited_for(emu, conn, monkeypatch):
+    """Waking 10,000 waiters can take longer than max_age: a first read that waited takes its cycle however late.
+
+    Before, such a read found the snapshot "too old" and waited for the next cycle, and at
+    N = 10,000 the late half of every wake did so again each cycle.
+    """
+    run_ids = create_runs(3)
+    hook = DataWorksHook(retry_policy=FAST_RETRIES)
+    wake = poller_module.StatusPoller._wake
+
+    async def late_wake(self, snapshot):
+        time.sleep(poller_module.max_age(self.cadence) + 0.3)  # a busy loop: every woken read runs late
+        await wake(self, snapshot)
+
+    monkeypatch.setattr(poller_module.StatusPoller, "_wake", late_wake)
+    handles = [poller_module.status_reads(hook, run_id, BASIC, INTERVAL) for run_id in run_ids]
+    try:
+        runs = await asyncio.wait_for(asyncio.gather(*(h.read() for h in handles)), 30)
+        seqs = [h._waiter.last_seq for h in handles]
+    finally:
+        for h in handles:
+            h.close()
+
+    assert [run.id for run in runs] == run_ids
+    assert seqs == [1, 1, 1]  # the first cycle answered them all
+
+
 async def test_one_wait_reads_per_run(emu, conn):
     [run_id] = create_runs(1)
     task = asyncio.create_task(first_event(trigger(run_id, advance_stages=True)))
