@@ -10,7 +10,8 @@ How: a trigger asks :func:`status_reads` for a :class:`StatusReads` when it star
 region and workspace runs one *cycle* per interval (the shortest poll interval of its
 waiters) while it has waiters:
 
-* **coalesced**: it lists ``Status=Running`` page by page (100 a page) and hands each waiter
+* **coalesced**: it lists ``Status=Running`` (100 a page; the first page, then the rest a few
+  at a time) and hands each waiter
   its run; a waited run absent from the list (finished, or still ``Init``) gets one
   ``GetPipelineRun``;
 * **per run**: one ``GetPipelineRun`` per waiter, as before.
@@ -72,6 +73,8 @@ PAGE_SIZE = 100
 PROBE_EVERY = 10
 #: concurrent GetPipelineRun calls of one cycle (the request budget paces them anyway)
 GET_CONCURRENCY = 32
+#: list pages read at once after the first (the request budget paces them anyway)
+LIST_CONCURRENCY = 8
 #: waiters woken per event-loop step when a snapshot is ready (keeps the loop responsive)
 WAKE_BATCH = 256
 
@@ -262,45 +265,64 @@ class StatusPoller:
         return self._pages + self._absent < waiting
 
     async def _list(self, unanswered: set[str], snapshot: Snapshot) -> bool:
-        """List ``Status=Running`` page by page while that stays the cheaper way to answer ``unanswered``.
+        """List ``Status=Running`` while that stays the cheaper way to answer ``unanswered``.
+
+        The first page tells ``TotalCount``; the pages after it are read :data:`LIST_CONCURRENCY`
+        at a time (the request budget paces them), the cost re-checked before each batch. One
+        page after another, 100 pages (10,000 runs) took longer than a 10 s interval.
 
         :return: whether every page was read.
         """
-        for page in itertools.count(1):
-            body = await self.hook._acall(
-                "ListPipelineRuns",
-                "ListPipelineRunsRequest",
-                project_id=self.project_id,
-                status=PipelineRunStatus.RUNNING.value,
-                page_number=page,
-                page_size=PAGE_SIZE,
-            )
-            self.stats["list_pages"] += 1
-            paging = body.get("PagingInfo") or {}
-            rows = paging.get("PipelineRuns") or []
-            request_id = body.get("RequestId")
-            for row in rows:
-                run_id = str(row.get("Id") or "")
-                if run_id in unanswered:
-                    snapshot.runs[run_id] = PipelineRun.from_api(row, request_id=request_id)
-                    unanswered.discard(run_id)
-            try:
-                total: int | None = int(str(paging["TotalCount"]))
-            except (KeyError, TypeError, ValueError):
-                total = None
-            pages = math.ceil(total / PAGE_SIZE) if total is not None else None
-            if page == 1:
-                self._pages = pages
-                self._cycles_since_probe = 0
-            last = (pages is not None and page >= pages) or len(rows) < PAGE_SIZE
-            if last:
-                return True
+        pages, full = await self._read_page(1, unanswered, snapshot)
+        self._pages = pages
+        self._cycles_since_probe = 0
+        page = 2
+        while full and (pages is None or page <= pages):
             if not unanswered:
                 return False
-            remaining_pages = (pages - page) if pages is not None else 1
-            if self.mode != "coalesced" and remaining_pages + self._absent >= len(unanswered):
+            remaining = (pages - page + 1) if pages is not None else 1
+            if self.mode != "coalesced" and remaining + self._absent >= len(unanswered):
                 return False  # reading the rest one by one costs fewer calls than the rest of the list
-        return False
+            # without a TotalCount, one page at a time until a short one
+            batch = range(page, page + (min(LIST_CONCURRENCY, remaining) if pages is not None else 1))
+            answers = await asyncio.gather(
+                *(self._read_page(number, unanswered, snapshot) for number in batch), return_exceptions=True
+            )
+            read: list[tuple[int | None, bool]] = []
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
+                read.append(answer)
+            # a short page: runs finished while the list was read, and the list ended sooner
+            full = all(page_full for _, page_full in read)
+            page = batch.stop
+        return True
+
+    async def _read_page(self, page: int, unanswered: set[str], snapshot: Snapshot) -> tuple[int | None, bool]:
+        """Read one page, answer the waited runs on it; return the pages ``TotalCount`` makes, and if it was full."""
+        body = await self.hook._acall(
+            "ListPipelineRuns",
+            "ListPipelineRunsRequest",
+            project_id=self.project_id,
+            status=PipelineRunStatus.RUNNING.value,
+            page_number=page,
+            page_size=PAGE_SIZE,
+        )
+        self.stats["list_pages"] += 1
+        paging = body.get("PagingInfo") or {}
+        rows = paging.get("PipelineRuns") or []
+        request_id = body.get("RequestId")
+        for row in rows:
+            run_id = str(row.get("Id") or "")
+            if run_id in unanswered:
+                snapshot.runs[run_id] = PipelineRun.from_api(row, request_id=request_id)
+                unanswered.discard(run_id)
+        try:
+            total: int | None = int(str(paging["TotalCount"]))
+        except (KeyError, TypeError, ValueError):
+            total = None
+        pages = math.ceil(total / PAGE_SIZE) if total is not None else None
+        return pages, len(rows) >= PAGE_SIZE and (pages is None or page < pages)
 
     async def _get_each(self, run_ids: list[str], wanted: dict[str, list[_Waiter]], snapshot: Snapshot) -> None:
         """One ``GetPipelineRun`` per run (with its first waiter's hook); an error is that run's answer."""

@@ -95,6 +95,21 @@ async def test_200_waits_cost_two_list_pages_per_interval(emu, conn):
     assert active_pollers() == [] and not poller.running
 
 
+async def test_pages_after_the_first_are_read_together_and_each_once(emu, conn):
+    """350 waits: four pages a cycle (the three after the first read at once), no get, every run answered."""
+    tasks = await start([trigger(run_id) for run_id in create_runs(350)])
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= 3)
+    await cancel_all(tasks)
+    cycles = poller.cycles
+    lists, gets = reads(emu)
+
+    assert 4 * (cycles - 1) <= lists <= 4 * cycles
+    assert gets == 0
+    assert len(poller.latest.runs) == 350
+    assert all(not isinstance(run, BaseException) and run.status == "Running" for run in poller.latest.runs.values())
+
+
 async def test_a_finished_run_costs_one_get_and_reaches_its_trigger(emu, conn):
     run_ids = create_runs(20)
     tasks = await start([trigger(run_id) for run_id in run_ids])
