@@ -70,6 +70,8 @@ from benchmarks.triggerer_scale import (
 )
 
 PATHS = {"coalesced": "auto", "per-run": "per-run"}
+#: the finishing runs (in a 30 s window) of the configurations the targets are judged on
+TARGET_FINISHING = {1000: 200, 10000: 30}
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,12 @@ def configs(smoke: bool) -> list[Config]:
         # 10,000 triggers start over 100 s (100 a second, as at N = 1,000): a trigger's first
         # read looks its connection up and builds its SDK client, and 1,000 of those a second
         # (all 10,000 in one interval) keep the per-run loop busy for minutes before any poll.
+        # One run finishing a second, the rate the issue's "≤ 12 reads/s at N = 10,000" assumes.
+        Config("coalesced", 10000, 10.0, 30, TARGET_FINISHING[10000], ramp=100.0),
+        Config("per-run", 10000, 10.0, 30, TARGET_FINISHING[10000], ramp=100.0),
+        # churn: a fifth of the waits finish in the window, each replaced by a new trigger (a
+        # new hook, connection lookup and SDK client each); reported, no target
         Config("coalesced", 10000, 10.0, 30, 2000, ramp=100.0),
-        Config("per-run", 10000, 10.0, 30, 2000, ramp=100.0),
     ]
 
 
@@ -285,7 +291,10 @@ def _monitor(args: argparse.Namespace, plan: dict[str, Any], state: ClientState)
         ongoing = w1 - max(state.last_tick, w0) - 0.1
         if ongoing > WATCHDOG_THRESHOLD:
             samples.append((max(state.last_tick, w0), ongoing))
-        blocks = [elapsed for _, elapsed in samples if elapsed > WATCHDOG_THRESHOLD]
+        blocks = [(at, elapsed) for at, elapsed in samples if elapsed > WATCHDOG_THRESHOLD]
+        gc_window = [pause for pause in list(state.gc_pauses) if w0 <= pause[0] < w1]
+        # a stall still going at the end has no CPU figure: counted as the loop's own
+        busy = [at for at, elapsed in blocks if state.stall_cpu.get(at, elapsed) > WATCHDOG_THRESHOLD]
         events, latency = [], []
         for instance in list(state.instances):
             if instance.event is None or instance.ended is None or not (w0 <= instance.ended < w1):
@@ -309,7 +318,16 @@ def _monitor(args: argparse.Namespace, plan: dict[str, Any], state: ClientState)
                 },
                 "events": events,
                 "active_waits": active,
-                "watchdog": {"count": len(blocks), "max_s": round(max([e for _, e in samples], default=0.0), 3)},
+                "watchdog": {
+                    "count": len(blocks),
+                    "max_s": round(max([e for _, e in samples], default=0.0), 3),
+                    # of those, the stalls in which the loop's own thread ran > 0.2 s (not the OS's doing)
+                    "loop_busy": len(busy),
+                    "max_loop_cpu_s": round(max((state.stall_cpu.get(at, 0.0) for at, _ in blocks), default=0.0), 3),
+                    # the garbage collector's pauses in the window: what a busy loop's stalls usually are
+                    "gc_pauses": len(gc_window),
+                    "gc_max_s": round(max((seconds for _, seconds, _ in gc_window), default=0.0), 3),
+                },
                 "trigger_errors": state.errors[:5],
                 "trigger_error_count": len(state.errors),
             }
@@ -328,6 +346,7 @@ def client_main(args: argparse.Namespace) -> None:
     print("READY", flush=True)
     plan = json.loads(sys.stdin.readline())
     state = ClientState(poll=args.poll)
+    state.watch_gc()
     threading.Thread(target=_monitor, args=(args, plan, state), daemon=True).start()
     if os.environ.get("BENCH_STACKS"):  # debugging knob, as in triggerer_scale
         threading.Thread(target=_stack_sampler, args=(state,), daemon=True).start()
@@ -352,7 +371,8 @@ def find(results: dict[str, Any], path: str, n: int, quota: bool = False, finish
 def verdicts(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     out: list[tuple[str, str, bool | None]] = []
     for n in (1000, 10000):
-        c, p = find(results, "coalesced", n, finishing=n // 5), find(results, "per-run", n)
+        c = find(results, "coalesced", n, finishing=TARGET_FINISHING[n])
+        p = find(results, "per-run", n, finishing=TARGET_FINISHING[n])
         if c is None:
             continue
         per_run = f" (per-run reads: {p['reads_per_s']}/s)" if p else ""
@@ -408,6 +428,8 @@ def section(results: dict[str, Any]) -> str:
         "others' load on the client core %",
         "CPU ms per wait per interval",
         "watchdog > 0.2 s (longest s)",
+        "of which the loop ran > 0.2 s of CPU (most CPU s)",
+        "GC pauses (longest s)",
         "peak RSS MB",
         "429s after 1st interval",
     ]
@@ -427,6 +449,8 @@ def section(results: dict[str, Any]) -> str:
                 str(c.get("other_load_on_client_core_pct", "–")),
                 str(c["cpu_ms_per_wait_per_interval"]),
                 f"{c['watchdog']['count']} ({c['watchdog']['max_s']})",
+                f"{c['watchdog'].get('loop_busy', '–')} ({c['watchdog'].get('max_loop_cpu_s', '–')})",
+                f"{c['watchdog'].get('gc_pauses', '–')} ({c['watchdog'].get('gc_max_s', '–')})",
                 str(c["peak_rss_mb"]),
                 str(c["throttled_after_first_interval"]),
             ]
