@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from functools import cached_property
+from operator import attrgetter
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,19 @@ class Stage:
     description: str = ""
     detail: Mapping[str, Any] = field(default_factory=dict)
 
-    @cached_property
+    #: derived from ``status``, not given
+    _state: PipelineRunStatus | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Parsed once: a poll asks every stage of every waited run for its state (10,000 runs
+        # an interval in one triggerer). Not a cached_property: that makes each record carry
+        # a dict of its own, one more object per record for the garbage collector.
+        object.__setattr__(self, "_state", parse_status(self.status))
+
+    @property
     def state(self) -> PipelineRunStatus | None:
         """The status as a known value, or ``None`` when it is new to this provider."""
-        return parse_status(self.status)
+        return self._state
 
     @property
     def is_success(self) -> bool:
@@ -189,10 +198,23 @@ class PipelineRun:
     modify_time_ms: int | None = None
     request_id: str | None = None
 
-    @cached_property
+    #: derived from ``status`` and ``stages``, not given
+    _state: PipelineRunStatus | None = field(default=None, init=False, repr=False, compare=False)
+    _ordered: tuple[Stage, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Once, as for Stage (a poll asks for the state and the ordered stages many times).
+        object.__setattr__(self, "_state", parse_status(self.status))
+        object.__setattr__(self, "_ordered", tuple(sorted(self.stages, key=lambda stage: stage.step)))
+
+    @property
     def state(self) -> PipelineRunStatus | None:
         """The status as a known value, or ``None`` when it is new to this provider."""
-        return parse_status(self.status)
+        return self._state
+
+    def same_state(self, other: PipelineRun) -> bool:
+        """Whether ``other`` says what this record says, the RequestId of the read aside."""
+        return _state_of(self) == _state_of(other)
 
     @property
     def is_terminal(self) -> bool:
@@ -209,11 +231,9 @@ class PipelineRun:
         """Whether the run finished without success (``Fail``, ``Termination`` or ``Cancel``)."""
         return self.state in FAILED_STATUSES
 
-    # Cached: a poll asks a run for its stages and states many times, and a triggerer of
-    # 10,000 waits does that for each of them every interval (a fifth of its CPU before).
-    @cached_property
+    @property
     def ordered_stages(self) -> tuple[Stage, ...]:
-        return tuple(sorted(self.stages, key=lambda stage: stage.step))
+        return self._ordered
 
     @property
     def failed_stage(self) -> Stage | None:
@@ -315,6 +335,10 @@ class PipelineRun:
             "CreateTime": self.create_time_ms,
             "ModifyTime": self.modify_time_ms,
         }
+
+
+#: a run's fields but the RequestId: what two reads of one run are compared on
+_state_of = attrgetter(*(f.name for f in fields(PipelineRun) if f.compare and f.name != "request_id"))
 
 
 class StageTransitionLog:

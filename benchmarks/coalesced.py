@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -312,6 +314,16 @@ def _monitor(args: argparse.Namespace, plan: dict[str, Any], state: ClientState)
                 "other_load_on_client_core_pct": round(((core1 - core0) - cpu_s) / (w1 - w0) * 100, 1),
                 "cpu_ms_per_wait_per_interval": round(cpu_s / (w1 - w0) * args.poll / max(active, 1) * 1000, 3),
                 "peak_rss_mb": round(peak_rss_mb(), 1),
+                # objects the garbage collector tracks at the window's end (what a full collection walks)
+                "gc_tracked_objects": len(gc.get_objects()),
+                # debugging knob: which types those objects are
+                "gc_tracked_types": (
+                    Counter(
+                        f"{type(o).__qualname__} {getattr(o, '__qualname__', '')}"[:120] for o in gc.get_objects()
+                    ).most_common(60)
+                    if os.environ.get("BENCH_GC_TYPES")
+                    else None
+                ),
                 "event_latency_s": distribution(latency),
                 "event_statuses": {
                     s: sum(1 for e in events if e["status"] == s) for s in {e["status"] for e in events}
@@ -327,6 +339,8 @@ def _monitor(args: argparse.Namespace, plan: dict[str, Any], state: ClientState)
                     # the garbage collector's pauses in the window: what a busy loop's stalls usually are
                     "gc_pauses": len(gc_window),
                     "gc_max_s": round(max((seconds for _, seconds, _ in gc_window), default=0.0), 3),
+                    "gc_full": sum(1 for *_, generation in gc_window if generation == 2),
+                    "gc_full_max_s": round(max((s for _, s, g in gc_window if g == 2), default=0.0), 3),
                 },
                 "trigger_errors": state.errors[:5],
                 "trigger_error_count": len(state.errors),

@@ -225,9 +225,11 @@ class StatusPoller:
         self._seq += 1
         waiters = list(self.waiters.values())
         snapshot = Snapshot(self._seq, started, members=frozenset(w.token for w in waiters))
-        wanted: dict[str, list[_Waiter]] = {}
+        # each waited run and the first of its waiters (whose hook reads it when it is absent);
+        # not a list of waiters per run: 10,000 small lists a cycle were work for the GC
+        wanted: dict[str, _Waiter] = {}
         for waiter in waiters:
-            wanted.setdefault(waiter.run_id, []).append(waiter)
+            wanted.setdefault(waiter.run_id, waiter)
         unanswered = set(wanted)
         complete = False
         if self._list_first(len(unanswered)):
@@ -315,7 +317,7 @@ class StatusPoller:
         for row in rows:
             run_id = str(row.get("Id") or "")
             if run_id in unanswered:
-                snapshot.runs[run_id] = PipelineRun.from_api(row, request_id=request_id)
+                snapshot.runs[run_id] = self._unchanged(PipelineRun.from_api(row, request_id=request_id))
                 unanswered.discard(run_id)
         try:
             total: int | None = int(str(paging["TotalCount"]))
@@ -324,7 +326,19 @@ class StatusPoller:
         pages = math.ceil(total / PAGE_SIZE) if total is not None else None
         return pages, len(rows) >= PAGE_SIZE and (pages is None or page < pages)
 
-    async def _get_each(self, run_ids: list[str], wanted: dict[str, list[_Waiter]], snapshot: Snapshot) -> None:
+    def _unchanged(self, run: PipelineRun) -> PipelineRun:
+        """The last cycle's record of ``run`` when it says the same (all but the read's RequestId), else ``run``.
+
+        Why: a new record per waited run per cycle lives for an interval, long enough for the
+        garbage collector to move it to its oldest generation; 10,000 of those a cycle made the
+        full collections, which walk every trigger's objects, frequent enough to stall the loop.
+        """
+        previous = self.latest.runs.get(run.id) if self.latest is not None else None
+        if isinstance(previous, PipelineRun) and previous.same_state(run):
+            return previous
+        return run
+
+    async def _get_each(self, run_ids: list[str], wanted: dict[str, _Waiter], snapshot: Snapshot) -> None:
         """One ``GetPipelineRun`` per run (with its first waiter's hook); an error is that run's answer."""
         queue = list(run_ids)
 
@@ -333,7 +347,7 @@ class StatusPoller:
                 run_id = queue.pop()
                 self.stats["gets"] += 1
                 try:
-                    snapshot.runs[run_id] = await wanted[run_id][0].hook.get_pipeline_run_async(run_id, self.project_id)
+                    snapshot.runs[run_id] = await wanted[run_id].hook.get_pipeline_run_async(run_id, self.project_id)
                 except Exception as err:  # the waiter's trigger reports it, as it would have before
                     snapshot.runs[run_id] = err
 

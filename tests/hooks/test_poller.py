@@ -155,6 +155,24 @@ async def test_a_first_read_woken_late_takes_the_cycle_it_waited_for(emu, conn, 
     assert seqs == [1, 1, 1]  # the first cycle answered them all
 
 
+async def test_a_run_that_did_not_change_keeps_its_record_across_cycles(emu, conn):
+    """Unchanged runs keep last cycle's record (no new objects for the garbage collector); a change makes a new one."""
+    run_ids = create_runs(3)
+    tasks = await start([trigger(run_id) for run_id in run_ids])
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= 1)
+    first = poller.latest
+    DataWorksHook().exec_pipeline_run_stage(run_ids[0], "PROD_CHECK", BASIC)  # changes run 0's stages only
+    await wait_until(lambda: poller.latest.seq >= first.seq + 2)
+    later = poller.latest
+    await cancel_all(tasks)
+
+    assert later.runs[run_ids[1]] is first.runs[run_ids[1]]
+    assert later.runs[run_ids[2]] is first.runs[run_ids[2]]
+    assert later.runs[run_ids[0]] is not first.runs[run_ids[0]]
+    assert later.runs[run_ids[0]].stages != first.runs[run_ids[0]].stages
+
+
 async def test_one_wait_reads_per_run(emu, conn):
     [run_id] = create_runs(1)
     task = asyncio.create_task(first_event(trigger(run_id, advance_stages=True)))
