@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -319,7 +320,8 @@ def _monitor(args: argparse.Namespace, plan: dict[str, Any], state: ClientState)
                 # debugging knob: which types those objects are
                 "gc_tracked_types": (
                     Counter(
-                        f"{type(o).__qualname__} {getattr(o, '__qualname__', '')}"[:120] for o in gc.get_objects()
+                        type(o).__qualname__ + (f" {o.__qualname__}" if isinstance(o, types.FunctionType) else "")
+                        for o in gc.get_objects()
                     ).most_common(60)
                     if os.environ.get("BENCH_GC_TYPES")
                     else None
