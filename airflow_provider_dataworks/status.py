@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,13 @@ class _RunStatusRules:
     """The outcome rules a pipeline run and each of its stages share: both speak :class:`PipelineRunStatus`."""
 
     status: str
+    #: ``status`` parsed once, by each record's ``__post_init__``
+    _state: PipelineRunStatus | None
 
     @property
     def state(self) -> PipelineRunStatus | None:
         """The status as a known value, or ``None`` when it is new to this provider."""
-        return parse_status(self.status)
+        return self._state
 
     @property
     def is_success(self) -> bool:
@@ -125,6 +128,15 @@ class Stage(_RunStatusRules):
     message: str = ""
     description: str = ""
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+    #: derived from ``status``, not given
+    _state: PipelineRunStatus | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Parsed once: a poll asks every stage of every waited run for its state (10,000 runs
+        # an interval in one triggerer). Not a cached_property: that makes each record carry
+        # a dict of its own, one more object per record for the garbage collector.
+        object.__setattr__(self, "_state", parse_status(self.status))
 
     @property
     def is_waiting(self) -> bool:
@@ -199,6 +211,19 @@ class PipelineRun(_RunStatusRules):
     modify_time_ms: int | None = None
     request_id: str | None = None
 
+    #: derived from ``status`` and ``stages``, not given
+    _state: PipelineRunStatus | None = field(default=None, init=False, repr=False, compare=False)
+    _ordered: tuple[Stage, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Once, as for Stage (a poll asks for the state and the ordered stages many times).
+        object.__setattr__(self, "_state", parse_status(self.status))
+        object.__setattr__(self, "_ordered", tuple(sorted(self.stages, key=lambda stage: stage.step)))
+
+    def same_state(self, other: PipelineRun) -> bool:
+        """Whether ``other`` says what this record says, the RequestId of the read aside."""
+        return _state_of(self) == _state_of(other)
+
     @property
     def is_terminal(self) -> bool:
         """Whether the run has finished, successfully or not. Unknown statuses are not terminal."""
@@ -206,7 +231,7 @@ class PipelineRun(_RunStatusRules):
 
     @property
     def ordered_stages(self) -> tuple[Stage, ...]:
-        return tuple(sorted(self.stages, key=lambda stage: stage.step))
+        return self._ordered
 
     @property
     def failed_stage(self) -> Stage | None:
@@ -308,6 +333,10 @@ class PipelineRun(_RunStatusRules):
             "CreateTime": self.create_time_ms,
             "ModifyTime": self.modify_time_ms,
         }
+
+
+#: a run's fields but the RequestId: what two reads of one run are compared on
+_state_of = attrgetter(*(f.name for f in fields(PipelineRun) if f.compare and f.name != "request_id"))
 
 
 class StageTransitionLog:

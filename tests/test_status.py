@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -191,3 +192,15 @@ def test_progress_fails_on_a_target_the_run_does_not_have():
 def test_progress_reports_failure_and_success():
     assert RunProgress().decide(run("Fail", ("A", "Fail"))).step is Step.FAIL
     assert RunProgress().decide(run("Success", ("A", "Success"))).step is Step.SUCCEED
+
+
+def test_two_reads_are_the_same_state_when_only_the_request_id_differs():
+    base = run("Running", ("A", "Success"), ("B", "Init"))
+    assert base.same_state(dataclasses.replace(base, request_id="another-read"))
+    assert not base.same_state(run("Running", ("A", "Success"), ("B", "Running")))
+    assert not base.same_state(dataclasses.replace(base, modify_time_ms=2))
+    assert not base.same_state(dataclasses.replace(base, message="checked"))
+    changed_detail = dataclasses.replace(
+        base, stages=(base.stages[0], dataclasses.replace(base.stages[1], detail={"StartTime": 1}))
+    )
+    assert not base.same_state(changed_detail)

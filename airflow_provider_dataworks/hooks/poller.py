@@ -10,7 +10,8 @@ How: a trigger asks :func:`status_reads` for a :class:`StatusReads` when it star
 region and workspace runs one *cycle* per interval (the shortest poll interval of its
 waiters) while it has waiters:
 
-* **coalesced**: it lists ``Status=Running`` page by page (100 a page) and hands each waiter
+* **coalesced**: it lists ``Status=Running`` (100 a page; the first page, then the rest a few
+  at a time) and hands each waiter
   its run; a waited run absent from the list (finished, or still ``Init``) gets one
   ``GetPipelineRun``;
 * **per run**: one ``GetPipelineRun`` per waiter, as before.
@@ -23,7 +24,7 @@ the unanswered waiters one by one. It remembers the verdict and re-measures ever
 :data:`PROBE_EVERY` cycles. One waiter is always read per run.
 
 **Alignment.** A trigger reads, then sleeps ``poll_interval``, then reads again. Its first read
-takes a snapshot taken after it joined and younger than :func:`max_age`, or waits for the next
+takes a snapshot taken after it joined and younger than :func:`max_age` when it asks, or waits for the next
 cycle; every later read takes the next snapshot after the one it had. Cycles are
 :func:`cycle_period` apart, a little more than the interval, so a trigger asks shortly *before*
 each cycle completes and gets it the moment it does: it cannot drift behind the cycles, and a
@@ -72,6 +73,8 @@ PAGE_SIZE = 100
 PROBE_EVERY = 10
 #: concurrent GetPipelineRun calls of one cycle (the request budget paces them anyway)
 GET_CONCURRENCY = 32
+#: list pages read at once after the first (the request budget paces them anyway)
+LIST_CONCURRENCY = 8
 #: waiters woken per event-loop step when a snapshot is ready (keeps the loop responsive)
 WAKE_BATCH = 256
 
@@ -130,6 +133,8 @@ class StatusPoller:
         self.project_id = project_id
         self.mode = mode
         self.waiters: dict[int, _Waiter] = {}
+        #: how many waiters poll at each interval: the cadence without a pass over 10,000 waiters
+        self._intervals: Counter[float] = Counter()
         self.latest: Snapshot | None = None
         #: calls made, by kind: list_pages, gets, list_failures, coalesced_cycles, per_run_cycles
         self.stats: Counter[str] = Counter()
@@ -147,17 +152,22 @@ class StatusPoller:
 
     @property
     def cadence(self) -> float:
-        return min(w.poll_interval for w in self.waiters.values())
+        """The shortest poll interval of the waiters (read on every first read: kept, not recomputed)."""
+        return min(self._intervals)
 
     def join(self, waiter: _Waiter, first_read_at: float) -> None:
         self.waiters[waiter.token] = waiter
+        self._intervals[waiter.poll_interval] += 1
         if self._task is None:
             self._first_at = first_read_at
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"dataworks-status-poller{self.key}")
         self._changed.set()
 
     def leave(self, waiter: _Waiter) -> None:
-        self.waiters.pop(waiter.token, None)
+        if self.waiters.pop(waiter.token, None) is not None:
+            self._intervals[waiter.poll_interval] -= 1
+            if not self._intervals[waiter.poll_interval]:
+                del self._intervals[waiter.poll_interval]
         if not self.waiters:
             _forget(self)
             if self._task is not None:
@@ -215,9 +225,11 @@ class StatusPoller:
         self._seq += 1
         waiters = list(self.waiters.values())
         snapshot = Snapshot(self._seq, started, members=frozenset(w.token for w in waiters))
-        wanted: dict[str, list[_Waiter]] = {}
+        # each waited run and the first of its waiters (whose hook reads it when it is absent);
+        # not a list of waiters per run: 10,000 small lists a cycle were work for the GC
+        wanted: dict[str, _Waiter] = {}
         for waiter in waiters:
-            wanted.setdefault(waiter.run_id, []).append(waiter)
+            wanted.setdefault(waiter.run_id, waiter)
         unanswered = set(wanted)
         complete = False
         if self._list_first(len(unanswered)):
@@ -255,47 +267,78 @@ class StatusPoller:
         return self._pages + self._absent < waiting
 
     async def _list(self, unanswered: set[str], snapshot: Snapshot) -> bool:
-        """List ``Status=Running`` page by page while that stays the cheaper way to answer ``unanswered``.
+        """List ``Status=Running`` while that stays the cheaper way to answer ``unanswered``.
+
+        The first page tells ``TotalCount``; the pages after it are read :data:`LIST_CONCURRENCY`
+        at a time (the request budget paces them), the cost re-checked before each batch. One
+        page after another, 100 pages (10,000 runs) took longer than a 10 s interval.
 
         :return: whether every page was read.
         """
-        for page in itertools.count(1):
-            body = await self.hook._acall(
-                "ListPipelineRuns",
-                "ListPipelineRunsRequest",
-                project_id=self.project_id,
-                status=PipelineRunStatus.RUNNING.value,
-                page_number=page,
-                page_size=PAGE_SIZE,
-            )
-            self.stats["list_pages"] += 1
-            paging = body.get("PagingInfo") or {}
-            rows = paging.get("PipelineRuns") or []
-            request_id = body.get("RequestId")
-            for row in rows:
-                run_id = str(row.get("Id") or "")
-                if run_id in unanswered:
-                    snapshot.runs[run_id] = PipelineRun.from_api(row, request_id=request_id)
-                    unanswered.discard(run_id)
-            try:
-                total: int | None = int(str(paging["TotalCount"]))
-            except (KeyError, TypeError, ValueError):
-                total = None
-            pages = math.ceil(total / PAGE_SIZE) if total is not None else None
-            if page == 1:
-                self._pages = pages
-                self._cycles_since_probe = 0
-            last = (pages is not None and page >= pages) or len(rows) < PAGE_SIZE
-            if last:
-                return True
+        pages, full = await self._read_page(1, unanswered, snapshot)
+        self._pages = pages
+        self._cycles_since_probe = 0
+        page = 2
+        while full and (pages is None or page <= pages):
             if not unanswered:
                 return False
-            remaining_pages = (pages - page) if pages is not None else 1
-            if self.mode != "coalesced" and remaining_pages + self._absent >= len(unanswered):
+            remaining = (pages - page + 1) if pages is not None else 1
+            if self.mode != "coalesced" and remaining + self._absent >= len(unanswered):
                 return False  # reading the rest one by one costs fewer calls than the rest of the list
-        return False
+            # without a TotalCount, one page at a time until a short one
+            batch = range(page, page + (min(LIST_CONCURRENCY, remaining) if pages is not None else 1))
+            answers = await asyncio.gather(
+                *(self._read_page(number, unanswered, snapshot) for number in batch), return_exceptions=True
+            )
+            read: list[tuple[int | None, bool]] = []
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
+                read.append(answer)
+            # a short page: runs finished while the list was read, and the list ended sooner
+            full = all(page_full for _, page_full in read)
+            page = batch.stop
+        return True
 
-    async def _get_each(self, run_ids: list[str], wanted: dict[str, list[_Waiter]], snapshot: Snapshot) -> None:
+    async def _read_page(self, page: int, unanswered: set[str], snapshot: Snapshot) -> tuple[int | None, bool]:
+        """Read one page, answer the waited runs on it; return the pages ``TotalCount`` makes, and if it was full."""
+        body = await self.hook._acall(
+            "ListPipelineRuns",
+            "ListPipelineRunsRequest",
+            project_id=self.project_id,
+            status=PipelineRunStatus.RUNNING.value,
+            page_number=page,
+            page_size=PAGE_SIZE,
+        )
+        self.stats["list_pages"] += 1
+        paging = body.get("PagingInfo") or {}
+        rows = paging.get("PipelineRuns") or []
+        request_id = body.get("RequestId")
+        for row in rows:
+            run_id = str(row.get("Id") or "")
+            if run_id in unanswered:
+                snapshot.runs[run_id] = self._unchanged(PipelineRun.from_api(row, request_id=request_id))
+                unanswered.discard(run_id)
+        try:
+            total: int | None = int(str(paging["TotalCount"]))
+        except (KeyError, TypeError, ValueError):
+            total = None
+        pages = math.ceil(total / PAGE_SIZE) if total is not None else None
+        return pages, len(rows) >= PAGE_SIZE and (pages is None or page < pages)
+
+    def _unchanged(self, run: PipelineRun) -> PipelineRun:
+        """The last cycle's record of ``run`` when it says the same (all but the read's RequestId), else ``run``.
+
+        Why: a new record per waited run per cycle lives for an interval, long enough for the
+        garbage collector to move it to its oldest generation; 10,000 of those a cycle made the
+        full collections, which walk every trigger's objects, frequent enough to stall the loop.
+        """
+        previous = self.latest.runs.get(run.id) if self.latest is not None else None
+        if isinstance(previous, PipelineRun) and previous.same_state(run):
+            return previous
+        return run
+
+    async def _get_each(self, run_ids: list[str], wanted: dict[str, _Waiter], snapshot: Snapshot) -> None:
         """One ``GetPipelineRun`` per run (with its first waiter's hook); an error is that run's answer."""
         queue = list(run_ids)
 
@@ -304,7 +347,7 @@ class StatusPoller:
                 run_id = queue.pop()
                 self.stats["gets"] += 1
                 try:
-                    snapshot.runs[run_id] = await wanted[run_id][0].hook.get_pipeline_run_async(run_id, self.project_id)
+                    snapshot.runs[run_id] = await wanted[run_id].hook.get_pipeline_run_async(run_id, self.project_id)
                 except Exception as err:  # the waiter's trigger reports it, as it would have before
                     snapshot.runs[run_id] = err
 
@@ -335,13 +378,17 @@ class StatusReads:
         if self.poller is None or self._waiter is None or self.poller.broken:
             return await self.hook.get_pipeline_run_async(self.run_id, self.project_id)
         waiter, poller = self._waiter, self.poller
+        # A first read takes a snapshot no older than max_age when it asks. Measured from the ask,
+        # not from the moment this task runs: waking 10,000 waiters can take longer than max_age,
+        # and a late-woken first read must not wait another cycle (it did, every cycle, at N = 10,000).
+        oldest = time.monotonic() - max_age(poller.cadence)
         while True:
             snapshot = poller.latest
             if (
                 snapshot is not None
                 and snapshot.seq > waiter.last_seq
                 and waiter.token in snapshot.members
-                and (waiter.last_seq >= 0 or time.monotonic() - snapshot.finished <= max_age(poller.cadence))
+                and (waiter.last_seq >= 0 or snapshot.finished >= oldest)
             ):
                 waiter.last_seq = snapshot.seq
                 result = snapshot.runs[self.run_id]

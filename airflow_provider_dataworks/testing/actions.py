@@ -9,7 +9,7 @@ epoch milliseconds and IDs strings, except ``ProjectId`` which DataWorks types a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,13 +246,13 @@ def _list_runs(call: Call, key: str, numbers_as_strings: bool) -> dict[str, Any]
     object_id, status, creator = call.get("ObjectId"), call.get("Status"), call.get("Creator")
     if status is not None and status not in STATUSES:
         raise errors.invalid_parameter("Status", status, f"Allowed values: {', '.join(STATUSES)}.")
-    matched = [
-        run
-        for run in call.state.list_runs(project.id)
-        if (object_id is None or run.object.id == object_id)
-        and (status is None or run.status == status)
-        and (creator is None or run.creator == creator)
-    ]
+    matched: Sequence[Run] = call.state.list_runs(project.id, status)
+    if object_id is not None or creator is not None:
+        matched = [
+            run
+            for run in matched
+            if (object_id is None or run.object.id == object_id) and (creator is None or run.creator == creator)
+        ]
     page = [run_view(r) for r in matched[(number - 1) * size : number * size]]
     paging: dict[str, Any] = {"PageNumber": number, "PageSize": size, "TotalCount": len(matched), key: page}
     if numbers_as_strings:

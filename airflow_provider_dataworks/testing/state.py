@@ -4,15 +4,23 @@ Stage progress is derived from the clock when a run is looked at (:meth:`Emulato
 never by a task or a thread per run, so thousands of idle runs cost nothing. A stage records
 when it started and how long it takes; reading the run replays every transition whose time
 has come, chaining the stages that start by themselves.
+
+Listing is indexed so that a page costs the same whatever a workspace holds: runs are kept per
+(workspace, status) in creation order, and every active run whose next transition is timed
+(its ``Init`` ends, its running stage finishes) sits in its workspace's heap by that time. A
+listing first replays only the workspace's runs whose time has come (:meth:`EmulatorState.catch_up`),
+which leaves every run exactly as advancing all of them would, then slices the page out of the index.
 """
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from . import errors
 from .data_quality import DataQualityState
@@ -216,6 +224,10 @@ class EmulatorState:
         self.runs: dict[str, Run] = {}
         self.project_runs: dict[int, list[Run]] = {}
         self._seq = 0
+        self._by_status: dict[tuple[int, str], list[Run]] = {}
+        self._indexed_status: dict[str, str] = {}
+        self._due: dict[int, list[tuple[float, int, Run]]] = {}
+        self._due_at: dict[str, float] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -226,6 +238,10 @@ class EmulatorState:
             self.projects[project.id] = project
         self.runs = {}
         self.project_runs = {}
+        self._by_status = {}
+        self._indexed_status = {}
+        self._due = {}
+        self._due_at = {}
         self.data_quality = DataQualityState.from_seed(self.seed, self.clock, lambda: self.stage_seconds)
 
     def project(self, project_id: int) -> Project:
@@ -362,9 +378,33 @@ class EmulatorState:
         run.status = TERMINATION
         run.init_until = None
         run.modify_time = now
+        self._reindex(run)
 
     def advance(self, run: Run) -> None:
         """Replay every stage transition of ``run`` whose time has come."""
+        self._replay(run)
+        self._reindex(run)
+
+    def catch_up(self, project_id: int) -> None:
+        """Replay the transitions of every run of workspace ``project_id`` whose time has come.
+
+        Leaves those runs as :meth:`advance` on each run of the workspace, newest first (as a
+        listing used to walk them), would, at the cost of the runs that actually move: a run
+        waiting for ``ExecPipelineRunStage`` is not in the heap. The order matters only when runs
+        of one object finish together: the last one replayed sets the object's state.
+        """
+        now = self.clock()
+        heap = self._due.get(project_id, [])
+        due_runs = []
+        while heap and heap[0][0] <= now:
+            due, _, run = heapq.heappop(heap)
+            if self._due_at.get(run.id) == due:  # otherwise a stale entry: the run moved since
+                del self._due_at[run.id]
+                due_runs.append(run)
+        for run in sorted(due_runs, key=_seq, reverse=True):
+            self.advance(run)
+
+    def _replay(self, run: Run) -> None:
         if run.status not in ACTIVE:
             return
         now = self.clock()
@@ -427,16 +467,77 @@ class EmulatorState:
             if deployed:
                 obj.version = run.target_version
 
-    def list_runs(self, project_id: int) -> Iterable[Run]:
-        """Return the runs of workspace ``project_id``, newest first, brought up to date."""
-        runs = self.project_runs.get(project_id, [])
-        for run in reversed(runs):
-            self.advance(run)
-            yield run
+    @staticmethod
+    def _next_transition(run: Run) -> float | None:
+        """Return when ``run`` moves by itself next (as :meth:`_replay` sees it), if it does."""
+        if run.status not in ACTIVE:
+            return None
+        if run.init_until is not None:
+            return run.init_until
+        stage = next((s for s in run.stages if s.status == RUNNING), None)
+        if stage is None or stage.start is None:
+            return None
+        return stage.start + stage.duration
+
+    def _reindex(self, run: Run) -> None:
+        """File ``run`` under its current status and its next timed transition."""
+        indexed = self._indexed_status.get(run.id)
+        # Sorted lists, not a sorted container: insort/del only move pointers (microseconds at
+        # 10,000 runs), and no such library is in Airflow's or the SDK's dependency tree.
+        if indexed != run.status:
+            if indexed is not None:
+                runs = self._by_status[(run.project_id, indexed)]
+                del runs[bisect.bisect_left(runs, run.seq, key=_seq)]
+            bisect.insort(self._by_status.setdefault((run.project_id, run.status), []), run, key=_seq)
+            self._indexed_status[run.id] = run.status
+        due = self._next_transition(run)
+        if due != self._due_at.get(run.id):
+            # A superseded heap entry stays behind; catch_up() skips it.
+            if due is None:
+                del self._due_at[run.id]
+            else:
+                self._due_at[run.id] = due
+                heapq.heappush(self._due.setdefault(run.project_id, []), (due, run.seq, run))
+
+    def list_runs(self, project_id: int, status: str | None = None) -> Sequence[Run]:
+        """Return the runs of workspace ``project_id`` (with ``status`` only), newest first, up to date.
+
+        The result is a view of the index: slice or count it before the state changes again.
+        """
+        self.catch_up(project_id)
+        if status is None:
+            return NewestFirst(self.project_runs.get(project_id, []))
+        return NewestFirst(self._by_status.get((project_id, status), []))
 
     def all_runs(self) -> list[Run]:
         """Return every run, oldest first, brought up to date."""
-        runs = sorted(self.runs.values(), key=lambda r: r.seq)
+        runs = sorted(self.runs.values(), key=_seq)
         for run in runs:
             self.advance(run)
         return runs
+
+
+def _seq(run: Run) -> int:
+    return run.seq
+
+
+class NewestFirst(Sequence[Run]):
+    """A newest-first view of runs kept oldest first: a page is sliced without copying the rest."""
+
+    def __init__(self, oldest_first: list[Run]) -> None:
+        self._runs = oldest_first
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    @overload
+    def __getitem__(self, index: int) -> Run: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Run]: ...
+
+    def __getitem__(self, index: int | slice) -> Run | list[Run]:
+        last = len(self._runs) - 1
+        if isinstance(index, slice):
+            return [self._runs[last - i] for i in range(len(self._runs))[index]]
+        return self._runs[last - range(len(self._runs))[index]]

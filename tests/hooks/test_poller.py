@@ -95,6 +95,21 @@ async def test_200_waits_cost_two_list_pages_per_interval(emu, conn):
     assert active_pollers() == [] and not poller.running
 
 
+async def test_pages_after_the_first_are_read_together_and_each_once(emu, conn):
+    """350 waits: four pages a cycle (the three after the first read at once), no get, every run answered."""
+    tasks = await start([trigger(run_id) for run_id in create_runs(350)])
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= 3)
+    await cancel_all(tasks)
+    cycles = poller.cycles
+    lists, gets = reads(emu)
+
+    assert 4 * (cycles - 1) <= lists <= 4 * cycles
+    assert gets == 0
+    assert len(poller.latest.runs) == 350
+    assert all(not isinstance(run, BaseException) and run.status == "Running" for run in poller.latest.runs.values())
+
+
 async def test_a_finished_run_costs_one_get_and_reaches_its_trigger(emu, conn):
     run_ids = create_runs(20)
     tasks = await start([trigger(run_id) for run_id in run_ids])
@@ -111,6 +126,51 @@ async def test_a_finished_run_costs_one_get_and_reaches_its_trigger(emu, conn):
     _, gets = reads(emu)
     assert gets == 5  # absent from the Running list: one GetPipelineRun each
     assert poller.stats["per_run_cycles"] == 0
+
+
+async def test_a_first_read_woken_late_takes_the_cycle_it_waited_for(emu, conn, monkeypatch):
+    """Waking 10,000 waiters can take longer than max_age: a first read that waited takes its cycle however late.
+
+    Before, such a read found the snapshot "too old" and waited for the next cycle, and at
+    N = 10,000 the late half of every wake did so again each cycle.
+    """
+    run_ids = create_runs(3)
+    hook = DataWorksHook(retry_policy=FAST_RETRIES)
+    wake = poller_module.StatusPoller._wake
+
+    async def late_wake(self, snapshot):
+        time.sleep(poller_module.max_age(self.cadence) + 0.3)  # a busy loop: every woken read runs late
+        await wake(self, snapshot)
+
+    monkeypatch.setattr(poller_module.StatusPoller, "_wake", late_wake)
+    handles = [poller_module.status_reads(hook, run_id, BASIC, INTERVAL) for run_id in run_ids]
+    try:
+        runs = await asyncio.wait_for(asyncio.gather(*(h.read() for h in handles)), 30)
+        seqs = [h._waiter.last_seq for h in handles]
+    finally:
+        for h in handles:
+            h.close()
+
+    assert [run.id for run in runs] == run_ids
+    assert seqs == [1, 1, 1]  # the first cycle answered them all
+
+
+async def test_a_run_that_did_not_change_keeps_its_record_across_cycles(emu, conn):
+    """Unchanged runs keep last cycle's record (no new objects for the garbage collector); a change makes a new one."""
+    run_ids = create_runs(3)
+    tasks = await start([trigger(run_id) for run_id in run_ids])
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= 1)
+    first = poller.latest
+    DataWorksHook().exec_pipeline_run_stage(run_ids[0], "PROD_CHECK", BASIC)  # changes run 0's stages only
+    await wait_until(lambda: poller.latest.seq >= first.seq + 2)
+    later = poller.latest
+    await cancel_all(tasks)
+
+    assert later.runs[run_ids[1]] is first.runs[run_ids[1]]
+    assert later.runs[run_ids[2]] is first.runs[run_ids[2]]
+    assert later.runs[run_ids[0]] is not first.runs[run_ids[0]]
+    assert later.runs[run_ids[0]].stages != first.runs[run_ids[0]].stages
 
 
 async def test_one_wait_reads_per_run(emu, conn):
