@@ -105,7 +105,8 @@ def bins(
     for k in range(count):
         lo, hi = start + k * interval, min(start + (k + 1) * interval, end)
         actions = [c["action"] for c in calls if lo <= c["time"] < hi]
-        inside = [s.deferred for s in samples if lo <= s.time < hi]
+        # the window's last sample (its end) belongs to the last bin
+        inside = [s.deferred for s in samples if lo <= s.time < hi or s.time == end]
         result.append(
             Bin(
                 start=lo,
