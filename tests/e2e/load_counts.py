@@ -106,7 +106,7 @@ def bins(
         lo, hi = start + k * interval, min(start + (k + 1) * interval, end)
         actions = [c["action"] for c in calls if lo <= c["time"] < hi]
         # the window's last sample (its end) belongs to the last bin
-        inside = [s.deferred for s in samples if lo <= s.time < hi or s.time == end]
+        inside = [s.deferred for s in samples if lo <= s.time < hi or s.time == hi == end]
         result.append(
             Bin(
                 start=lo,

@@ -122,7 +122,9 @@ def load_stack(e2e_tmp: Path, emulator: Any, request: pytest.FixtureRequest) -> 
     finally:
         if request.session.testsfailed:
             print(stack.log_tails())
+        stopping = time.monotonic()
         leftovers.extend(stack.stop())
+        print(f"Airflow (load stack) stopped in {time.monotonic() - stopping:.1f}s")
     assert not leftovers, "processes that survived SIGTERM and SIGKILL:\n" + "\n".join(leftovers)
 
 

@@ -72,6 +72,12 @@ def test_per_run_reads_break_the_rule_in_every_interval() -> None:
     assert all("GetPipelineRun" in p for p in problems)
 
 
+def test_each_interval_counts_the_waits_sampled_in_it() -> None:
+    samples = [Sample(START, 91), Sample(START + 1, 95), Sample(START + 2.5, 100), Sample(START + 4, 100)]
+    counted = bins([], _runs(), samples, start=START, end=START + 4, interval=INTERVAL)
+    assert [b.waiting for b in counted] == [95, 100]
+
+
 def test_a_second_list_page_for_100_waits_is_one_too_many() -> None:
     calls = [{"action": LIST, "time": START + 0.5 + k * 0.1} for k in range(3)]
     counted = bins(calls, _runs(), _samples(), start=START, end=START + 2, interval=INTERVAL)
