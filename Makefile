@@ -18,7 +18,7 @@ QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv lint typecheck unit e2e e2e-prod bench-smoke wheel test demo bench emulator clean constraints compat
+.PHONY: venv lint typecheck unit e2e e2e-load e2e-prod bench-smoke wheel test demo bench emulator clean constraints compat
 
 # uv comes from PyPI into the venv; it installs each environment from its constraints file.
 $(STAMP): pyproject.toml constraints/airflow-$(PRIMARY_AIRFLOW).txt
@@ -64,7 +64,11 @@ unit: venv
 	$(BIN)/python -m pytest -q -m "not e2e" -p no:cacheprovider
 
 e2e: venv
-	$(BIN)/python -m pytest -q -m e2e -p no:cacheprovider tests/e2e
+	$(BIN)/python -m pytest -q -m "e2e and not e2e_load" -p no:cacheprovider tests/e2e
+
+## e2e-load: one DAG run of 100 mapped deferrable deploys under a real triggerer; counts coalesced status reads
+e2e-load: venv
+	$(BIN)/python -m pytest -q -s -m e2e_load -p no:cacheprovider tests/e2e
 
 ## e2e-prod: PostgreSQL, CeleryExecutor on Redis, two triggerers, two workers, chaos (see docs/production.md)
 e2e-prod: $(E2E_PROD_STAMP)
@@ -83,7 +87,7 @@ wheel: venv
 	scripts/check_wheel.sh $(BIN)/python $(WHEEL_CONSTRAINTS)
 
 ## test: the whole suite, as CI runs it
-test: lint typecheck unit e2e e2e-prod bench-smoke wheel compat
+test: lint typecheck unit e2e e2e-prod e2e-load bench-smoke wheel compat
 
 ## demo: start the embedded emulator and run the release-window example DAG end to end
 demo: venv
