@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from airflow.sdk.exceptions import (
+from airflow.providers.common.compat.sdk import (
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -98,6 +98,19 @@ def test_soft_fail_skips_on_timeout_in_every_mode(emu, conn, task_instance, mode
     run_id = new_run(APPROVAL_NODE)
     with pytest.raises(AirflowSkipException):
         run_task(sensor(mode, pipeline_run_id=run_id, timeout=0.3, soft_fail=True), task_instance.context())
+
+
+@pytest.mark.version_matrix
+@pytest.mark.parametrize("soft_fail", [False, True], ids=["fail", "soft_fail"])
+@pytest.mark.parametrize("error", ["Trigger/execution timeout", "Trigger timeout"])
+def test_a_deferral_airflow_timed_out_itself_is_a_sensor_timeout(emu, conn, task_instance, soft_fail, error):
+    # Airflow 2.x resumes it with __fail__ and raises its generic TaskDeferralError; 3.x a TaskDeferralTimeout
+    run_id = new_run(APPROVAL_NODE)
+    task = sensor("deferrable", pipeline_run_id=run_id, soft_fail=soft_fail)()
+
+    with pytest.raises(AirflowSkipException if soft_fail else AirflowSensorTimeout):
+        task.resume_execution("__fail__", {"error": error}, task_instance.context())
+    assert emu.run(run_id)["status"] in ACTIVE  # a sensor never cancels
 
 
 @pytest.mark.parametrize("mode", MODES)
