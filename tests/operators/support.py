@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
+import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from compat.versions import AIRFLOW_V_3, AIRFLOW_V_3_3_PLUS
@@ -63,6 +64,13 @@ FAST_RETRIES = {"max_attempts": 4, "base_delay": 0.01, "max_delay": 0.05}
 POLL = 0.05
 #: a run not abolished and not finished: a new run reports Init briefly (the API docs), then Running
 ACTIVE = frozenset({"Init", "Running"})
+
+#: ``with_store`` of a case in the version matrix: both on 3.3, the matrix runs only ``tag_only``
+#: (below 3.3 no worker has a task state store, so there the two are the same test)
+STORES_OF_THE_MATRIX = [
+    pytest.param(True, id="task_state_store"),
+    pytest.param(False, id="tag_only", marks=pytest.mark.version_matrix),
+]
 
 _run_ids = itertools.count(1)
 

@@ -29,6 +29,7 @@ from .support import (
     NODE,
     NODE_3,
     POLL,
+    STORES_OF_THE_MATRIX,
     TaskInstance,
     count_calls,
     only_run,
@@ -83,9 +84,8 @@ WORKER = textwrap.dedent(
 )
 
 
-@pytest.mark.version_matrix
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("with_store", [True, False], ids=["task_state_store", "tag_only"])
+@pytest.mark.parametrize("with_store", STORES_OF_THE_MATRIX)
 def test_worker_killed_after_create_then_retry_adopts_the_run(emu, conn, tmp_path, mode, with_store):
     tests_dir = str(Path(__file__).resolve().parents[1])
     script = tmp_path / "worker.py"
@@ -266,9 +266,8 @@ def test_a_storm_beyond_the_budget_fails_the_try_with_the_last_error_and_keeps_t
 # ---------------------------------------------------------------------------- (7) retry after a failed run
 
 
-@pytest.mark.version_matrix
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("with_store", [True, False], ids=["task_state_store", "tag_only"])
+@pytest.mark.parametrize("with_store", STORES_OF_THE_MATRIX)
 def test_retry_after_a_failed_run_creates_exactly_one_new_run(emu, conn, mode, with_store):
     emu.add_object(BASIC, FLAKY_NODE, fail_at_stage="PROD_CHECK", fail_message="flaky checker")
     ti = TaskInstance(with_store=with_store)

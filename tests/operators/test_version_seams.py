@@ -21,7 +21,18 @@ from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunO
 from airflow_provider_dataworks.triggers import pipeline_run as trigger_module
 from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger
 
-from .support import ACTIVE, APPROVAL_NODE, BASIC, FAST_RETRIES, NODE, POLL, TaskInstance, count_calls, run_task
+from .support import (
+    ACTIVE,
+    APPROVAL_NODE,
+    BASIC,
+    FAST_RETRIES,
+    NODE,
+    POLL,
+    STORES_OF_THE_MATRIX,
+    TaskInstance,
+    count_calls,
+    run_task,
+)
 
 ABOLISHED = {"Termination", "Cancel"}
 
@@ -85,8 +96,7 @@ def test_execution_timeout_without_cancel_on_timeout_leaves_the_run(emu, conn, t
 # ---------------------------------------------------------------------------- Airflow's own deferral timeout (2.x)
 
 
-@pytest.mark.version_matrix
-@pytest.mark.parametrize("with_store", [True, False], ids=["task_state_store", "tag_only"])
+@pytest.mark.parametrize("with_store", STORES_OF_THE_MATRIX)
 @pytest.mark.parametrize("cancel_on_timeout", [True, False], ids=["cancel", "keep"])
 @pytest.mark.parametrize("error", ["Trigger/execution timeout", "Trigger timeout"])
 def test_a_deferral_airflow_timed_out_itself_ends_like_our_timeout(emu, conn, with_store, cancel_on_timeout, error):
