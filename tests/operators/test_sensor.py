@@ -30,6 +30,16 @@ from .support import (
 MODES = ["poke", "reschedule", "deferrable"]
 
 
+#: Airflow 2.x reads a rescheduled sensor's first start from its task_reschedule rows, which the
+#: scheduler writes and an in-process test has none of (so on 2.11 the reschedule timeout goes untested)
+MODES_BUT_RESCHEDULE_ON_2_X = [
+    pytest.param(mode, marks=pytest.mark.deselect_on("2.11", reason="reschedule reads task_reschedule rows"))
+    if mode == "reschedule"
+    else mode
+    for mode in MODES
+]
+
+
 def sensor(mode: str, **kwargs):
     kwargs.setdefault("task_id", "wait")
     kwargs.setdefault("poke_interval", 0.05)
@@ -85,7 +95,7 @@ def test_soft_fail_skips_a_failed_run_in_every_mode(emu, conn, task_instance, mo
         run_task(sensor(mode, pipeline_run_id=run_id, soft_fail=True), task_instance.context())
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODES_BUT_RESCHEDULE_ON_2_X)
 def test_timeout_in_every_mode(emu, conn, task_instance, mode):
     run_id = new_run(APPROVAL_NODE)
     with pytest.raises(AirflowSensorTimeout):
@@ -93,7 +103,7 @@ def test_timeout_in_every_mode(emu, conn, task_instance, mode):
     assert emu.run(run_id)["status"] in ACTIVE  # a sensor never cancels
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODES_BUT_RESCHEDULE_ON_2_X)
 def test_soft_fail_skips_on_timeout_in_every_mode(emu, conn, task_instance, mode):
     run_id = new_run(APPROVAL_NODE)
     with pytest.raises(AirflowSkipException):
