@@ -90,6 +90,9 @@ def test_dag_create_then_deferrable_sensor(run_dag, emu):
     assert xcom(dag_run, "wait") == run["id"]
 
 
+# Airflow 3.0's API client builds TaskRescheduleStartDate with model_construct from the JSON text;
+# dag.test()'s in-process supervisor hands it on unparsed, and BaseSensorOperator subtracts a str
+@pytest.mark.deselect_on("3.0", reason="3.0's dag.test() gives a reschedule sensor its first date as text")
 def test_dag_standard_mode_dev_then_sensor_promotes_to_prod(run_dag, emu):
     dag_run = run_dag("op_test_dev_then_prod")
 
