@@ -12,8 +12,8 @@
   ``try_number <= max_tries - retries + 1``.
 
 Airflow names come from ``airflow.providers.common.compat`` wherever it has them; the few it has no
-name for (``TaskDeferralTimeout`` below 3.1, a trigger's task-state read) are imported where used,
-with the reason.
+name for (``TaskDeferralTimeout`` on 3.0/3.1, none at all on 2.x; a trigger's task-state read) are
+imported where used, with the reason.
 """
 
 from __future__ import annotations
@@ -97,11 +97,25 @@ def earliest(*deadlines: float | None) -> float | None:
     return min(present) if present else None
 
 
+class DeferralTimedOut(Exception):
+    """Airflow 2.x timed a deferred task out itself (:func:`is_framework_timeout`).
+
+    2.x has no ``TaskDeferralTimeout``: it resumes such a task with ``__fail__``, and its
+    ``resume_execution`` raises the ``TaskDeferralError`` it raises for every failed trigger. The
+    operator and the sensor tell the timeout from those by :func:`is_framework_timeout` and raise this.
+    """
+
+
 def task_deferral_timeout() -> type[BaseException]:
-    """Return the exception Airflow raises on resume when it timed a deferred task out itself."""
+    """Return the exception that ends a resume when Airflow timed the deferred task out itself.
+
+    Airflow 3's ``TaskDeferralTimeout``; on 2.x, which has none, :class:`DeferralTimedOut`.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        return DeferralTimedOut
     try:
         from airflow.sdk.exceptions import TaskDeferralTimeout
-    except ImportError:  # Airflow < 3.1; compat has no name for it
+    except ImportError:  # Airflow < 3.2; compat has no name for it
         from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef,attr-defined]
     return TaskDeferralTimeout
 

@@ -18,7 +18,12 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_dataworks._compat import earliest, execution_deadline, task_deferral_timeout
+from airflow_provider_dataworks._compat import (
+    earliest,
+    execution_deadline,
+    is_framework_timeout,
+    task_deferral_timeout,
+)
 from airflow_provider_dataworks.arguments import parse_policy, parse_stage_code
 from airflow_provider_dataworks.exceptions import (
     PipelineRunFailedError,
@@ -236,6 +241,8 @@ class PipelineRunSensor(BaseSensorOperator):
         # poke mode only on timeouts and AirflowFailException. Apply the poke-mode rule here too,
         # so a soft_fail sensor behaves the same in every mode.
         try:
+            if is_framework_timeout(next_method, next_kwargs):  # Airflow 2.x: see the operator's resume_execution
+                raise task_deferral_timeout()(str((next_kwargs or {}).get("error")))
             return BaseOperator.resume_execution(self, next_method, next_kwargs, context)
         except task_deferral_timeout() as err:
             self._raise_for_failure(AirflowSensorTimeout(*err.args))

@@ -11,6 +11,8 @@ AIRFLOW_VERSION = Version(Version(airflow_version).base_version)
 AIRFLOW_V_3 = Version("3.0") <= AIRFLOW_VERSION
 AIRFLOW_V_3_1_PLUS = Version("3.1") <= AIRFLOW_VERSION
 AIRFLOW_V_3_2_PLUS = Version("3.2") <= AIRFLOW_VERSION
+#: a worker hands the task a ``task_state_store`` (the run memory of exactly-once); below, the tag alone
+AIRFLOW_V_3_3_PLUS = Version("3.3") <= AIRFLOW_VERSION
 
 
 def dag_bag(dag_folder: str) -> Any:

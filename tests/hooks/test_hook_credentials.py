@@ -18,6 +18,9 @@ from airflow_provider_dataworks.hooks.credentials import shared_provider
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, build_sdk_client
 from airflow_provider_dataworks.hooks.settings import ConnectionSettings
 
+# in make compat's version matrix: every credential mode, from a connection each Airflow parses
+pytestmark = pytest.mark.version_matrix
+
 NODE = "8600000000000000002"
 
 

@@ -17,6 +17,9 @@ from airflow_provider_dataworks.exceptions import (
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 
+# in make compat's version matrix: the transient faults of the hook's one retry layer, sync and async
+pytestmark = pytest.mark.version_matrix
+
 NODE = "8600000000000000002"
 
 

@@ -2,13 +2,20 @@
 
 Everything talks to the DataWorks emulator through the real SDK over HTTP. The only stand-ins
 are the parts of a running Airflow task that do not exist outside a worker — the task
-instance (for ``xcom_push``/``try_number``) and the task state store — and those are
-``create_autospec`` mocks of the real classes, backed by dicts, so a typo fails the test.
+instance (for ``xcom_push``/``try_number``), its DAG run and the task state store — and those
+are ``create_autospec`` mocks of the installed Airflow's own classes, backed by dicts, so a
+typo fails the test.
+
+The helpers run on every supported Airflow (the compatibility stage runs a selection of these
+tests on 2.11-3.2): the task instance is 3.x's ``RuntimeTaskInstance`` or 2.x's ORM
+``TaskInstance``, and the context carries a ``task_state_store`` only where Airflow gives one
+(3.3+), as a worker does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
 import time
 from collections.abc import Callable
@@ -17,11 +24,26 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
-from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
-from airflow.sdk.execution_time.context import TaskStateStoreAccessor
-from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-from airflow.sdk.types import DagRunProtocol
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from compat.versions import AIRFLOW_V_3, AIRFLOW_V_3_3_PLUS
+
+# The classes a worker's context holds, per version (common.compat names none of these).
+if AIRFLOW_V_3:
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance as AirflowTaskInstance
+    from airflow.sdk.types import DagRunProtocol as AirflowDagRun
+else:
+    from airflow.models.dagrun import DagRun as AirflowDagRun  # type: ignore[assignment]
+    from airflow.models.taskinstance import TaskInstance as AirflowTaskInstance  # type: ignore[assignment]
+try:
+    from airflow.sdk.exceptions import AirflowRescheduleException
+except ImportError:  # Airflow < 3.2 raises it from airflow.exceptions
+    from airflow.exceptions import AirflowRescheduleException  # type: ignore[attr-defined,no-redef]
+try:
+    from airflow.sdk import serde
+except ImportError:  # Airflow < 3.2
+    from airflow.serialization import serde  # type: ignore[no-redef]
 
 BASIC = 10000
 STANDARD = 20000
@@ -43,6 +65,13 @@ POLL = 0.05
 #: a run not abolished and not finished: a new run reports Init briefly (the API docs), then Running
 ACTIVE = frozenset({"Init", "Running"})
 
+#: ``with_store`` of a case in the version matrix: both on 3.3, the matrix runs only ``tag_only``
+#: (below 3.3 no worker has a task state store, so there the two are the same test)
+STORES_OF_THE_MATRIX = [
+    pytest.param(True, id="task_state_store"),
+    pytest.param(False, id="tag_only", marks=pytest.mark.version_matrix),
+]
+
 _run_ids = itertools.count(1)
 
 
@@ -57,7 +86,11 @@ class TaskInstanceState:
 
 @dataclass
 class TaskInstance:
-    """One task instance (dag_id, task_id, run_id, map_index) across its tries."""
+    """One task instance (dag_id, task_id, run_id, map_index) across its tries.
+
+    ``with_store`` is whether the worker would hand the task a ``task_state_store``; Airflow has
+    one from 3.3 only, so below 3.3 no context carries one, whatever ``with_store`` says.
+    """
 
     dag_id: str = "deploy_dag"
     task_id: str = "deploy"
@@ -99,7 +132,7 @@ class TaskInstance:
     def context(self, try_number: int = 1) -> dict[str, Any]:
         """Return the context of try ``try_number``; XComs are cleared as Airflow 3 does on every try."""
         self.state.xcom.clear()
-        ti = mock.create_autospec(RuntimeTaskInstance, instance=True)
+        ti = mock.create_autospec(AirflowTaskInstance, instance=True)
         ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number = (
             self.dag_id,
             self.task_id,
@@ -111,16 +144,19 @@ class TaskInstance:
         ti.max_tries = self.retries if self.max_tries is None else self.max_tries
         ti.stats_tags = {"dag_id": self.dag_id, "task_id": self.task_id}
         ti.start_date = datetime.now(UTC)
-        dag_run = mock.create_autospec(DagRunProtocol, instance=True)
+        dag_run = mock.create_autospec(AirflowDagRun, instance=True)
         dag_run.dag_id, dag_run.run_id, dag_run.clear_number, dag_run.start_date = (
             self.dag_id,
             self.run_id,
             self.clear_number,
             self.dag_run_start,
         )
-        ti.get_first_reschedule_date.side_effect = lambda context: self.first_start
+        if AIRFLOW_V_3:  # 2.x sensors read their first reschedule from the database instead
+            ti.get_first_reschedule_date.side_effect = lambda context: self.first_start
         context: dict[str, Any] = {"ti": ti, "task_instance": ti, "run_id": self.run_id, "dag_run": dag_run}
-        if self.with_store:
+        if self.with_store and AIRFLOW_V_3_3_PLUS:
+            from airflow.sdk.execution_time.context import TaskStateStoreAccessor
+
             store = mock.create_autospec(TaskStateStoreAccessor, instance=True)
 
             def store_get(key: str, default: Any = None) -> Any:
@@ -151,12 +187,10 @@ async def collect_events(trigger: BaseTrigger, timeout: float = 30.0) -> list[Tr
 
 
 def rebuild(trigger: BaseTrigger) -> BaseTrigger:
-    from airflow.sdk import serde
-    from airflow.sdk._shared.module_loading import import_string
-
     classpath, kwargs = trigger.serialize()
     kwargs = serde.deserialize(serde.serialize(kwargs))  # what crosses the database
-    return import_string(classpath)(**kwargs)
+    module_name, class_name = classpath.rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), class_name)(**kwargs)
 
 
 def only_event(trigger: BaseTrigger, timeout: float = 30.0) -> dict[str, Any]:

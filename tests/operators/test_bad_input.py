@@ -117,6 +117,7 @@ def test_every_identifier_is_a_template_field():
     }
 
 
+@pytest.mark.min_airflow("3.3")  # Airflow's task retry_policy
 def test_airflows_own_retry_policy_is_left_to_airflow():
     from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
@@ -128,6 +129,7 @@ def test_airflows_own_retry_policy_is_left_to_airflow():
     assert op.dataworks_retry_policy == {"max_attempts": 2}
 
 
+@pytest.mark.min_airflow("3.3")  # Airflow's task retry_policy
 def test_our_api_policy_is_not_taken_from_retry_policy():
     # ``retry_policy`` belongs to Airflow; in default_args it reaches every operator of the DAG,
     # so the DataWorks policy is only ever read from ``dataworks_retry_policy``.

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from compat import versions
 
 from .support import ACTIVE, BASIC, FAILING_NODE, NODE, STANDARD, STD_WORKFLOW, WORKFLOW, only_run
 
@@ -19,13 +20,12 @@ DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
 def dag_bag(airflow_db):
     """Parse ``dags/`` as the DAGs folder, in the metadata database ``dag.test()`` needs."""
     from airflow import settings
-    from airflow.dag_processing.dagbag import DagBag
 
     with pytest.MonkeyPatch.context() as mp:
         # dag.test() syncs the DAGs of the "dags-folder" bundle, whose path is settings.DAGS_FOLDER
         mp.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
         mp.setattr(settings, "DAGS_FOLDER", str(DAGS_FOLDER))
-        bag = DagBag(dag_folder=str(DAGS_FOLDER))
+        bag = versions.dag_bag(str(DAGS_FOLDER))
         assert not bag.import_errors, bag.import_errors
         yield bag
 
@@ -43,14 +43,7 @@ def states(dag_run) -> dict[str, str]:
 
 
 def xcom(dag_run, task_id: str, key: str = "return_value") -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
-        rows = session.scalars(select(XComModel).from_statement(query)).all()
-        return XComModel.deserialize_value(rows[0]) if rows else None
+    return versions.xcom_values(dag_run, task_id, key).get(-1)
 
 
 def stored_record(dag_run, task_id: str) -> Any:
@@ -81,9 +74,10 @@ def test_dag_deploys_and_publishes_run_id_url_and_link(run_dag, emu, mode):
     assert xcom(dag_run, "deploy") == run["id"]
     assert xcom(dag_run, "deploy", "pipeline_run_id") == run["id"]
     assert xcom(dag_run, "deploy", "pipeline_run_url") == URL
-    assert xcom(dag_run, "deploy", "_link_DataWorksPipelineRunLink") == URL
-    # Airflow 3.3's task state store works under dag.test(): the run id was recorded in it
-    assert stored_record(dag_run, "deploy")["pipeline_run_id"] == run["id"]
+    if versions.AIRFLOW_V_3:  # 2.x renders the link from the url XCom, not an XCom of its own
+        assert xcom(dag_run, "deploy", "_link_DataWorksPipelineRunLink") == URL
+    if versions.AIRFLOW_V_3_3_PLUS:  # the task state store (3.3+) works under dag.test(): the run id is in it
+        assert stored_record(dag_run, "deploy")["pipeline_run_id"] == run["id"]
 
 
 def test_dag_create_then_deferrable_sensor(run_dag, emu):
@@ -96,6 +90,9 @@ def test_dag_create_then_deferrable_sensor(run_dag, emu):
     assert xcom(dag_run, "wait") == run["id"]
 
 
+# Airflow 3.0's API client builds TaskRescheduleStartDate with model_construct from the JSON text;
+# dag.test()'s in-process supervisor hands it on unparsed, and BaseSensorOperator subtracts a str
+@pytest.mark.deselect_on("3.0", reason="3.0's dag.test() gives a reschedule sensor its first date as text")
 def test_dag_standard_mode_dev_then_sensor_promotes_to_prod(run_dag, emu):
     dag_run = run_dag("op_test_dev_then_prod")
 
@@ -134,10 +131,11 @@ def test_a_recreated_dag_run_with_the_same_run_id_deploys_anew(dag_bag, emu, con
     dag = dag_bag.get_dag(f"op_test_deploy_{mode}")
     when = pendulum.datetime(2026, 3, 1, tz="UTC")
 
-    first = dag.test(logical_date=when, run_after=when)
+    dated = {"logical_date": when, "run_after": when} if versions.AIRFLOW_V_3 else {"execution_date": when}
+    first = dag.test(**dated)
     stages = executions(emu)
     # dag.test() deletes the DAG run of that date and creates it again, with the same run_id
-    second = dag.test(logical_date=when, run_after=when)
+    second = dag.test(**dated)
 
     assert first.run_id == second.run_id
     assert states(first) == states(second) == {"deploy": "success"}
@@ -153,7 +151,17 @@ def test_a_recreated_dag_run_with_the_same_run_id_deploys_anew(dag_bag, emu, con
 def test_execution_timeout_fails_the_task_and_abolishes_per_cancel_on_timeout(run_dag, emu, mode, cancel_on_timeout):
     dag_id = f"op_test_execution_timeout_{mode}" if cancel_on_timeout else f"op_test_execution_timeout_keep_{mode}"
 
-    dag_run = run_dag(dag_id)
+    if versions.AIRFLOW_V_3 or mode == "deferrable":
+        dag_run = run_dag(dag_id)
+    else:
+        # Airflow 2.x's AirflowTaskTimeout is a BaseException: its dag.test() (not its scheduler) lets it
+        # through, after the task instance was failed
+        from airflow.exceptions import AirflowTaskTimeout
+        from airflow.models.dagrun import DagRun
+
+        with pytest.raises(AirflowTaskTimeout):
+            run_dag(dag_id)
+        (dag_run,) = DagRun.find(dag_id=dag_id)
 
     assert states(dag_run) == {"deploy": "failed"}
     runs = emu.runs(object_id="8600000000000000005", project_id=BASIC)

@@ -212,6 +212,7 @@ def test_a_lost_create_is_found_again_not_repeated(emu, conn, task_instance):
     assert count_calls(emu, LIST) >= 1
 
 
+@pytest.mark.min_airflow("3.3")  # the gate's only run memory is the task state store (README: Compatibility)
 def test_a_retry_after_a_lost_create_adopts_the_evaluation(emu, conn, task_instance):
     # The lost create and every lookup of the first try fail; the retry finds the instance.
     emu.inject_fault(CREATE, COMMIT_THEN_DROP)
@@ -228,6 +229,7 @@ def test_a_retry_after_a_lost_create_adopts_the_evaluation(emu, conn, task_insta
     assert task_instance.state.store[STATE_KEY]["instance_id"] == instance["id"]
 
 
+@pytest.mark.min_airflow("3.3")  # the gate's only run memory is the task state store (README: Compatibility)
 def test_a_retry_while_the_evaluation_runs_reattaches(emu, conn, task_instance):
     emu.set_stage_seconds(0.6)
     with pytest.raises(DataQualityTimeoutError, match="still Running"):

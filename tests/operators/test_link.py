@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from unittest import mock
 
-from airflow.providers.common.compat.sdk import XCom
-from airflow.sdk.types import TaskInstanceKey
+from airflow.providers.common.compat.module_loading import import_string
+from airflow.providers.common.compat.sdk import TaskInstanceKey, XCom
 
 from airflow_provider_dataworks.get_provider_info import get_provider_info
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator, DataWorksPipelineRunLink
@@ -33,8 +33,6 @@ def test_get_link_is_empty_before_the_run_exists():
 
 
 def test_provider_info_names_the_link_and_modules():
-    from airflow.sdk._shared.module_loading import import_string
-
     info = get_provider_info()
     assert [import_string(path) for path in info["extra-links"]] == [DataWorksPipelineRunLink]
     for section in ("operators", "sensors", "triggers"):

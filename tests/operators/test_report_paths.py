@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_dataworks.exceptions import PipelineRunTimeoutError
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator

@@ -7,7 +7,7 @@ import logging
 import time
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
 from airflow_provider_dataworks.sensors.pipeline_run import PipelineRunSensor

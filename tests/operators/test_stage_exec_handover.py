@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
 from airflow_provider_dataworks.sensors.pipeline_run import PipelineRunSensor

@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_dataworks import _compat
 from airflow_provider_dataworks.exceptions import PipelineRunTimeoutError
@@ -21,7 +21,18 @@ from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunO
 from airflow_provider_dataworks.triggers import pipeline_run as trigger_module
 from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger
 
-from .support import ACTIVE, APPROVAL_NODE, BASIC, FAST_RETRIES, NODE, POLL, TaskInstance, count_calls, run_task
+from .support import (
+    ACTIVE,
+    APPROVAL_NODE,
+    BASIC,
+    FAST_RETRIES,
+    NODE,
+    POLL,
+    STORES_OF_THE_MATRIX,
+    TaskInstance,
+    count_calls,
+    run_task,
+)
 
 ABOLISHED = {"Termination", "Cancel"}
 
@@ -43,6 +54,7 @@ def status_of_only_run(emu, object_id: str = APPROVAL_NODE) -> str:
 # ---------------------------------------------------------------------------- execution_timeout
 
 
+@pytest.mark.version_matrix
 def test_execution_timeout_is_part_of_the_trigger_deadline(emu, conn, task_instance):
     context = task_instance.context()
     with pytest.raises(TaskDeferred) as deferred:
@@ -54,6 +66,7 @@ def test_execution_timeout_is_part_of_the_trigger_deadline(emu, conn, task_insta
     assert trigger.end_time == pytest.approx(context["ti"].start_date.timestamp() + 30, abs=0.01)
 
 
+@pytest.mark.version_matrix
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
 def test_execution_timeout_ends_the_wait_and_abolishes_the_run(emu, conn, task_instance, deferrable):
     # instant stages: the run reaches the approval stage at once and waits there, however slow the machine
@@ -83,7 +96,7 @@ def test_execution_timeout_without_cancel_on_timeout_leaves_the_run(emu, conn, t
 # ---------------------------------------------------------------------------- Airflow's own deferral timeout (2.x)
 
 
-@pytest.mark.parametrize("with_store", [True, False], ids=["task_state_store", "tag_only"])
+@pytest.mark.parametrize("with_store", STORES_OF_THE_MATRIX)
 @pytest.mark.parametrize("cancel_on_timeout", [True, False], ids=["cancel", "keep"])
 @pytest.mark.parametrize("error", ["Trigger/execution timeout", "Trigger timeout"])
 def test_a_deferral_airflow_timed_out_itself_ends_like_our_timeout(emu, conn, with_store, cancel_on_timeout, error):

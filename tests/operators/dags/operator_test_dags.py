@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
 from airflow_provider_dataworks.sensors.pipeline_run import PipelineRunSensor
