@@ -58,7 +58,7 @@ def statuses(emu, object_id: str = NODE) -> list[str]:
 
 WORKER = textwrap.dedent(
     """
-    import json, sys
+    import json, os, sys
     sys.path.insert(0, {tests_dir!r})
     from operators.support import TaskInstance
     from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
@@ -72,8 +72,10 @@ WORKER = textwrap.dedent(
         original = store.set.side_effect
         def persist(key, value, *, retention=None):
             original(key, value, retention=retention)
-            with open(spec["store_file"], "w") as fh:
+            # written whole, then renamed: the test may kill this worker the moment the file exists
+            with open(spec["store_file"] + ".tmp", "w") as fh:
                 json.dump(ti.state.store, fh)
+            os.replace(spec["store_file"] + ".tmp", spec["store_file"])
         store.set.side_effect = persist
     CreatePipelineRunOperator(
         task_id="deploy", object_id=spec["object_id"], poll_interval=0.05, deferrable=spec["deferrable"],
