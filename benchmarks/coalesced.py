@@ -29,7 +29,6 @@ import gc
 import json
 import math
 import os
-import random
 import subprocess
 import sys
 import threading
@@ -53,7 +52,6 @@ from benchmarks.common import (
     emit,
     in_netns,
     log_path,
-    parse_result,
     peak_rss_mb,
     pinned,
     run_child,
@@ -67,9 +65,9 @@ from benchmarks.triggerer_scale import (
     Instance,
     _create_runs,
     _finish_ms,
-    _finish_runs,
     _stack_sampler,
     _watchdog,
+    run_window,
 )
 
 PATHS = {"coalesced": "auto", "per-run": "per-run"}
@@ -188,26 +186,23 @@ def _drive(
     initial, spare = run_ids[: config.n], run_ids[config.n :]
     if client.stdout.readline().strip() != "READY":
         raise BenchmarkError(f"{config.name}: the client did not start")
-    t0 = time.time() + 0.5
-    client.stdin.write(json.dumps({"t0": t0, "initial": initial, "spare": spare}) + "\n")
-    client.stdin.flush()
     # the window starts once every trigger has made its first read (start + interval, starts spread over the ramp)
-    w0 = t0 + config.ramp + config.poll
-    w1 = w0 + config.window
-    rng = random.Random(config.seed)
-    last = max(w0 + 0.5, w1 - 1.5 * config.poll - 1.0)
-    schedule = sorted((rng.uniform(w0 + 0.5, last), run_id) for run_id in rng.sample(initial, config.finishing))
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(client.stdout), daemon=True)  # type: ignore[arg-type]
-    reader.start()
-    driver = asyncio.run(_finish_runs(emu, key, schedule, (w0, w1)))
-    try:
-        client.wait(timeout=max(0.0, w1 - time.time()) + 120)
-    except subprocess.TimeoutExpired:
-        client.kill()
-        raise BenchmarkError(f"{config.name}: the client did not stop after its window") from None
-    reader.join(timeout=30)
-    result: dict[str, Any] = parse_result("".join(lines))
+    measured = run_window(
+        client,
+        emu,
+        key,
+        name=config.name,
+        initial=initial,
+        spare=spare,
+        lead=config.ramp + config.poll,
+        length=config.window,
+        finishing=config.finishing,
+        seed=config.seed,
+        last_margin=1.5 * config.poll + 1.0,
+        grace=120,
+    )
+    result, schedule, driver = measured.result, measured.schedule, measured.driver
+    w0, w1 = measured.w0, measured.w1
     seconds = control.quota_counts()
     window = [s for s in seconds if w0 <= s["second"] < math.floor(w1)]
     span = max(1, len(range(math.ceil(w0), math.floor(w1))))

@@ -283,34 +283,86 @@ def _drive(config: Config, emu: EmulatorProcess, key: tuple[str, str], client: s
     line = client.stdout.readline()
     if line.strip() != "READY":
         raise BenchmarkError(f"the client did not start (it printed {line!r})")
+    # finish early enough that the event is due (one poll interval later) inside the window
+    window = run_window(
+        client,
+        emu,
+        key,
+        name=config.name,
+        initial=initial,
+        spare=spare,
+        lead=config.poll,
+        length=config.window,
+        finishing=config.finishing,
+        seed=config.seed,
+        last_margin=config.poll + 1.0,
+        grace=60,
+    )
+    result, schedule, w1 = window.result, window.schedule, window.w1
+    seen = {event["run_id"] for event in result["events"]}
+    due = [run_id for at, run_id in schedule if at <= w1 - config.poll - 0.5]
+    result.update(window.driver)
+    result["finishing"] = config.finishing
+    result["missed_events"] = sum(1 for run_id in due if run_id not in seen)
+    result["create_seconds"] = round(create_seconds, 1)
+    result.pop("events")
+    return result
+
+
+@dataclass
+class Window:
+    """What :func:`run_window` measured: the client's result, the finishing schedule, the window's edges."""
+
+    result: dict[str, Any]
+    schedule: list[tuple[float, str]]
+    driver: dict[str, Any]
+    w0: float
+    w1: float
+
+
+def run_window(
+    client: subprocess.Popen[str],
+    emu: EmulatorProcess,
+    key: tuple[str, str],
+    *,
+    name: str,
+    initial: list[str],
+    spare: list[str],
+    lead: float,
+    length: float,
+    finishing: int,
+    seed: int,
+    last_margin: float,
+    grace: float,
+) -> Window:
+    """Start a READY client on its plan, finish runs inside the window, and collect what it printed.
+
+    The window opens ``lead`` seconds after the client's t0 and lasts ``length``; ``finishing``
+    of the initial runs finish at seeded random times between its start and ``last_margin``
+    before its end. Shared by this benchmark and :mod:`benchmarks.coalesced`.
+    """
+    assert client.stdin is not None
+    assert client.stdout is not None
     t0 = time.time() + 0.5
     client.stdin.write(json.dumps({"t0": t0, "initial": initial, "spare": spare}) + "\n")
     client.stdin.flush()
-    w0, w1 = t0 + config.poll, t0 + config.poll + config.window
-    rng = random.Random(config.seed)
-    # finish early enough that the event is due (one poll interval later) inside the window
-    last = max(w0 + 0.5, w1 - config.poll - 1.0)
-    schedule = sorted((rng.uniform(w0 + 0.5, last), run_id) for run_id in rng.sample(initial, config.finishing))
+    w0 = t0 + lead
+    w1 = w0 + length
+    rng = random.Random(seed)
+    last = max(w0 + 0.5, w1 - last_margin)
+    schedule = sorted((rng.uniform(w0 + 0.5, last), run_id) for run_id in rng.sample(initial, finishing))
     # Drain the client's stdout as it goes: trigger logs go there, and a full pipe would block its loop.
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(client.stdout), daemon=True)  # type: ignore[arg-type]
     reader.start()
     driver = asyncio.run(_finish_runs(emu, key, schedule, (w0, w1)))
     try:
-        client.wait(timeout=max(0.0, w1 - time.time()) + 60)
+        client.wait(timeout=max(0.0, w1 - time.time()) + grace)
     except subprocess.TimeoutExpired:
         client.kill()
-        raise BenchmarkError(f"{config.name}: the client did not stop after its window") from None
+        raise BenchmarkError(f"{name}: the client did not stop after its window") from None
     reader.join(timeout=30)
-    result: dict[str, Any] = parse_result("".join(lines))
-    seen = {event["run_id"] for event in result["events"]}
-    due = [run_id for at, run_id in schedule if at <= w1 - config.poll - 0.5]
-    result.update(driver)
-    result["finishing"] = config.finishing
-    result["missed_events"] = sum(1 for run_id in due if run_id not in seen)
-    result["create_seconds"] = round(create_seconds, 1)
-    result.pop("events")
-    return result
+    return Window(parse_result("".join(lines)), schedule, driver, w0, w1)
 
 
 # --- client: the simulated triggerer ----------------------------------------------------------

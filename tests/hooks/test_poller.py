@@ -79,35 +79,32 @@ def auto_mode(monkeypatch, emu):
     emu.set_init_seconds(0)
 
 
-async def test_200_waits_cost_two_list_pages_per_interval(emu, conn):
-    """The regression count: ⌈200 / 100⌉ reads per interval instead of 200."""
-    tasks = await start([trigger(run_id) for run_id in create_runs(200)])
+@pytest.mark.parametrize(
+    ("waits", "cycles_seen"),
+    [
+        pytest.param(200, 5, id="200-waits-the-regression-count"),
+        pytest.param(350, 3, id="350-waits-later-pages-read-together"),
+    ],
+)
+async def test_waits_cost_one_list_page_per_hundred_per_interval(emu, conn, waits, cycles_seen):
+    """The regression count: ⌈N / 100⌉ reads per interval instead of N (200 waits: 2 pages).
+
+    At 350 the three pages after the first are read at once; each is still read exactly once.
+    """
+    pages = math.ceil(waits / 100)
+    tasks = await start([trigger(run_id) for run_id in create_runs(waits)])
     [poller] = active_pollers()
-    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= 5)
+    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= cycles_seen)
     await cancel_all(tasks)
     cycles = poller.cycles
     lists, gets = reads(emu)
 
-    assert 2 * (cycles - 1) <= lists <= 2 * cycles  # the last cycle may have been cut short
+    assert pages * (cycles - 1) <= lists <= pages * cycles  # the last cycle may have been cut short
     assert gets == 0
-    assert len(poller.latest.members) == 200
+    assert len(poller.latest.members) == waits
+    assert len(poller.latest.runs) == waits
     assert all(not isinstance(run, BaseException) and run.status == "Running" for run in poller.latest.runs.values())
     assert active_pollers() == [] and not poller.running
-
-
-async def test_pages_after_the_first_are_read_together_and_each_once(emu, conn):
-    """350 waits: four pages a cycle (the three after the first read at once), no get, every run answered."""
-    tasks = await start([trigger(run_id) for run_id in create_runs(350)])
-    [poller] = active_pollers()
-    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= 3)
-    await cancel_all(tasks)
-    cycles = poller.cycles
-    lists, gets = reads(emu)
-
-    assert 4 * (cycles - 1) <= lists <= 4 * cycles
-    assert gets == 0
-    assert len(poller.latest.runs) == 350
-    assert all(not isinstance(run, BaseException) and run.status == "Running" for run in poller.latest.runs.values())
 
 
 async def test_a_finished_run_costs_one_get_and_reaches_its_trigger(emu, conn):
