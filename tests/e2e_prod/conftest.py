@@ -142,6 +142,11 @@ def prod_stack(
             # The restarted scheduler adopts the old one's queued and running tasks soon (default 300 s).
             "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "10",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
+            # A task the killed worker had taken but not started is lost with it (Redis would hand
+            # its message out again only after the 6 h visibility timeout): the scheduler queues it
+            # again after 30 s in the queued state (default 600 s, longer than this step waits).
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "30",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
             # A task still starting on the killed worker has no log open yet, so the kill cannot see it:
             # tasks without retries of their own (most examples) retry once, soon, as production ones would.
             "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "1",
