@@ -207,6 +207,18 @@ class RunProgress:
             return True
         return unaccepted.retry_at is not None and self._clock() >= unaccepted.retry_at
 
+    def recheck_in(self, run: PipelineRun) -> float | None:
+        """Seconds until :meth:`decide` on this same ``run`` may decide otherwise; ``None``: only a change will.
+
+        The clock matters only for the stage waiting to be executed that DataWorks did not accept:
+        its backoff ends. A trigger waiting on an unchanged run is woken for a change, or after this.
+        """
+        stage = run.next_stage_to_execute
+        record = self._unaccepted.get(stage.code) if stage is not None else None
+        if record is None or record.retry_at is None:
+            return None
+        return max(0.0, record.retry_at - self._clock())
+
     def executed(self, stage: Stage) -> None:
         """Record that ``ExecPipelineRunStage`` accepted ``stage``; it is never executed again."""
         self._executed.add(stage.code)

@@ -169,6 +169,28 @@ def test_progress_resumes_the_backoff_it_is_handed():
     assert "console" in spent.decide(r).reason
 
 
+def test_progress_says_when_its_decision_on_an_unchanged_run_may_change():
+    """A quiet wait is woken after recheck_in: exactly when a refused stage's backoff ends, never otherwise."""
+    clock = FakeClock()
+    policy = StageExecPolicy(attempts=2, backoff=10, max_backoff=10, console_interval=0)
+    progress = RunProgress(stage_exec_policy=policy, clock=clock)
+    waiting = run("Running", ("A", "Success"), ("B", "Init"))
+    assert progress.recheck_in(waiting) is None  # nothing refused: only a change changes the decision
+
+    progress.not_started(progress.decide(waiting).stage)
+    clock.now += 4
+    assert progress.recheck_in(waiting) == 6
+    assert progress.decide(waiting).step is Step.WAIT
+    clock.now += 6
+    assert progress.recheck_in(waiting) == 0
+    assert progress.decide(waiting).step is Step.EXECUTE
+
+    progress.not_started(waiting.stage("B"))  # attempts spent, console_interval 0: never again
+    assert progress.recheck_in(waiting) is None
+    # B was started in the console: the refused record no longer concerns the run's next stage
+    assert progress.recheck_in(run("Running", ("A", "Success"), ("B", "Running"))) is None
+
+
 @pytest.mark.parametrize(
     ("policy", "field"),
     [

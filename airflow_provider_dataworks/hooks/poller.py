@@ -23,12 +23,23 @@ the remaining pages plus the runs that were absent last time cost fewer calls th
 the unanswered waiters one by one. It remembers the verdict and re-measures every
 :data:`PROBE_EVERY` cycles. One waiter is always read per run.
 
-**Alignment.** A trigger reads, then sleeps ``poll_interval``, then reads again. Its first read
-takes a snapshot taken after it joined and younger than :func:`max_age` when it asks, or waits for the next
-cycle; every later read takes the next snapshot after the one it had. Cycles are
-:func:`cycle_period` apart, a little more than the interval, so a trigger asks shortly *before*
-each cycle completes and gets it the moment it does: it cannot drift behind the cycles, and a
-finished run reaches its trigger within about one interval.
+**Alignment.** A trigger reads, then asks for its next read ``poll_interval`` later; it does
+not sleep for it: the read waits for the first cycle completing no sooner than half a cadence
+before that time (:func:`read_due`). Its first read takes a snapshot taken after it joined and
+younger than :func:`max_age` when it asks, or waits for the next cycle. Cycles are
+:func:`cycle_period` apart, a little more than the interval, so a trigger at the poller's
+interval takes every cycle and a finished run reaches its trigger within about one interval;
+a trigger with a longer interval takes every few cycles.
+
+**Quiet waits.** A trigger that decided to wait on a run hands that record back with its next
+read (``known``). An unchanged run keeps its record from cycle to cycle, so the poller sees by
+identity that the cycle read nothing new: it counts the cycle as the waiter's read and does not
+wake the trigger, which would only have decided the same again. The trigger is woken when the
+run changes, when its read fails, or when the clock may change its decision (a refused stage's
+backoff ends, the deadline comes: ``recheck_in``). Why: at 10,000 waits, the objects each wake
+made (a future, the sleep's timer and context, the decision) lived one interval each, long
+enough for the garbage collector to move them to its oldest generation; 100,000 of those a
+cycle brought a full collection, which walks every trigger's objects (0.6 s), every 15 s.
 
 **Lifecycle.** The poller starts with its first waiter and stops (its task cancelled) when the
 last one leaves; a trigger leaves in a ``finally``, so cancelled and killed triggers leave too.
@@ -75,8 +86,12 @@ PROBE_EVERY = 10
 GET_CONCURRENCY = 32
 #: list pages read at once after the first (the request budget paces them anyway)
 LIST_CONCURRENCY = 8
-#: waiters woken per event-loop step when a snapshot is ready (keeps the loop responsive)
-WAKE_BATCH = 256
+#: triggers woken per event-loop step when a snapshot is ready. A woken trigger decides and logs
+#: (its first read, a stage change): 256 of them in one step blocked the loop for 0.35–0.48 s
+#: when 1,000 first reads came in one cycle at N = 10,000
+WAKE_BATCH = 32
+#: waiters passed per event-loop step when a snapshot is ready (quiet ones are not woken)
+QUIET_BATCH = 2048
 
 
 def status_reads_mode() -> str:
@@ -95,10 +110,21 @@ def max_age(cadence: float) -> float:
 def cycle_period(cadence: float) -> float:
     """Seconds between two cycles' starts: the interval plus 2 % (at least 50 ms) of slack.
 
-    The slack is what keeps triggers ahead of the cycles: a trigger's own period is its
-    interval plus the time it takes to process a read, which the slack must exceed.
+    The slack keeps every waiter's reads at least its own interval apart, however the cycle's
+    reads are timed by the request budget.
     """
     return cadence + max(0.05, 0.02 * cadence)
+
+
+def read_due(now: float, pause: float, cadence: float) -> float:
+    """The earliest completion of a cycle that answers a read ``pause`` seconds after ``now``.
+
+    Half a cadence early: the cycle that completes about when the pause ends is the one a
+    trigger sleeping ``pause`` and then reading would have got (it asks just before it
+    completes), however late the trigger was woken for the read before; a trigger whose
+    interval is several cadences takes every few cycles.
+    """
+    return now + pause - 0.5 * cadence
 
 
 @dataclass
@@ -113,7 +139,7 @@ class Snapshot:
     coalesced: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Waiter:
     token: int
     run_id: str
@@ -122,6 +148,18 @@ class _Waiter:
     joined_at: float
     last_seq: int = -1
     pending: asyncio.Future[None] | None = None
+    #: the earliest completion of a cycle this waiter's next read takes (see :func:`read_due`)
+    not_before: float = -math.inf
+    #: the record its trigger waits on unchanged: cycles that read it again do not wake the trigger
+    known: PipelineRun | None = None
+
+    def takes(self, snapshot: Snapshot) -> bool:
+        """Whether ``snapshot`` answers this waiter's next read (not counting a first read's freshness)."""
+        return snapshot.seq > self.last_seq and snapshot.finished >= self.not_before and self.token in snapshot.members
+
+    def wake(self) -> None:
+        if self.pending is not None and not self.pending.done():
+            self.pending.set_result(None)
 
 
 class StatusPoller:
@@ -136,7 +174,8 @@ class StatusPoller:
         #: how many waiters poll at each interval: the cadence without a pass over 10,000 waiters
         self._intervals: Counter[float] = Counter()
         self.latest: Snapshot | None = None
-        #: calls made, by kind: list_pages, gets, list_failures, coalesced_cycles, per_run_cycles
+        #: calls made, by kind: list_pages, gets, list_failures, coalesced_cycles, per_run_cycles; and the
+        #: reads answered: wakes (a trigger woken), unchanged_reads (a quiet wait's cycle, no wake)
         self.stats: Counter[str] = Counter()
         self._seq = 0
         self._first_at: float | None = None
@@ -194,8 +233,7 @@ class StatusPoller:
             _forget(self)
         finally:
             for waiter in list(self.waiters.values()):
-                if waiter.pending is not None and not waiter.pending.done():
-                    waiter.pending.set_result(None)
+                waiter.wake()
 
     async def _cycles(self) -> None:
         next_at = self._first_at if self._first_at is not None else time.monotonic()
@@ -347,24 +385,42 @@ class StatusPoller:
                 run_id = queue.pop()
                 self.stats["gets"] += 1
                 try:
-                    snapshot.runs[run_id] = await wanted[run_id].hook.get_pipeline_run_async(run_id, self.project_id)
+                    run = await wanted[run_id].hook.get_pipeline_run_async(run_id, self.project_id)
+                    snapshot.runs[run_id] = self._unchanged(run)
                 except Exception as err:  # the waiter's trigger reports it, as it would have before
                     snapshot.runs[run_id] = err
 
         await asyncio.gather(*(worker() for _ in range(min(GET_CONCURRENCY, len(queue)))))
 
     async def _wake(self, snapshot: Snapshot) -> None:
-        """Resolve the pending reads of the snapshot's members, a batch per loop step."""
-        pending = [w for w in self.waiters.values() if w.token in snapshot.members and w.pending is not None]
-        for start in range(0, len(pending), WAKE_BATCH):
-            for waiter in pending[start : start + WAKE_BATCH]:
-                if waiter.pending is not None and not waiter.pending.done():
-                    waiter.pending.set_result(None)
-            await asyncio.sleep(0)
+        """Resolve the pending reads the snapshot answers, :data:`WAKE_BATCH` triggers per loop step.
+
+        A waiter whose trigger waits on a record this cycle read again (:attr:`_Waiter.known`) is
+        not woken: the cycle counts as its read, and its trigger would only decide what it already
+        decided. That is what keeps a quiet wait free of per-cycle objects (see :meth:`StatusReads.read`).
+        """
+        waiting = [w for w in self.waiters.values() if w.pending is not None]
+        woken = 0
+        for index, waiter in enumerate(waiting, 1):
+            if waiter.pending is None or not waiter.takes(snapshot):
+                continue  # it left, or it was woken already and asks for a later cycle
+            if waiter.known is not None and snapshot.runs.get(waiter.run_id) is waiter.known:
+                waiter.last_seq = snapshot.seq
+                waiter.not_before = read_due(snapshot.finished, waiter.poll_interval, self.cadence)
+                self.stats["unchanged_reads"] += 1
+            else:
+                waiter.wake()
+                self.stats["wakes"] += 1
+                woken += 1
+            if woken >= WAKE_BATCH or index % QUIET_BATCH == 0:
+                woken = 0
+                await asyncio.sleep(0)
 
 
 class StatusReads:
     """A trigger's handle on its run's status reads; :meth:`close` it when the trigger ends."""
+
+    __slots__ = ("_waiter", "hook", "poller", "project_id", "run_id")
 
     def __init__(self, hook: DataWorksHook, run_id: str, project_id: int, poller: StatusPoller | None) -> None:
         self.hook = hook
@@ -373,35 +429,69 @@ class StatusReads:
         self.poller = poller
         self._waiter: _Waiter | None = None
 
-    async def read(self) -> PipelineRun:
-        """The run as of this interval (from the shared poller, or read directly in ``per-run`` mode)."""
-        if self.poller is None or self._waiter is None or self.poller.broken:
+    async def read(
+        self, pause: float = 0.0, *, known: PipelineRun | None = None, recheck_in: float | None = None
+    ) -> PipelineRun:
+        """The run as of the next read, ``pause`` seconds from now (from the shared poller, or read directly).
+
+        :param pause: seconds the trigger would sleep before reading; a poller cycle that completes
+            sooner is not taken (a trigger with a longer interval than the poller's reads at its own).
+        :param known: the run the trigger decided to wait on. Cycles that read the same state are
+            taken without waking the trigger, which would decide the same again; the read returns
+            when the run changes (or its read fails).
+        :param recheck_in: seconds after which ``known`` no longer holds (a stage's backoff ends,
+            the deadline comes): the read then returns the next cycle's run, changed or not.
+        """
+        poller, waiter = self.poller, self._waiter
+        if poller is None or waiter is None or poller.broken:
+            if pause > 0:
+                await asyncio.sleep(pause)
             return await self.hook.get_pipeline_run_async(self.run_id, self.project_id)
-        waiter, poller = self._waiter, self.poller
+        now = time.monotonic()
         # A first read takes a snapshot no older than max_age when it asks. Measured from the ask,
         # not from the moment this task runs: waking 10,000 waiters can take longer than max_age,
         # and a late-woken first read must not wait another cycle (it did, every cycle, at N = 10,000).
-        oldest = time.monotonic() - max_age(poller.cadence)
-        while True:
-            snapshot = poller.latest
-            if (
-                snapshot is not None
-                and snapshot.seq > waiter.last_seq
-                and waiter.token in snapshot.members
-                and (waiter.last_seq >= 0 or snapshot.finished >= oldest)
-            ):
-                waiter.last_seq = snapshot.seq
-                result = snapshot.runs[self.run_id]
-                if isinstance(result, BaseException):
-                    raise result
-                return result
-            if poller.broken:
-                return await self.hook.get_pipeline_run_async(self.run_id, self.project_id)
-            waiter.pending = asyncio.get_running_loop().create_future()
-            try:
-                await waiter.pending
-            finally:
-                waiter.pending = None
+        oldest = now - max_age(poller.cadence)
+        # The trigger no longer sleeps between reads: the read waits for the cycle its interval
+        # ends in. One future per wait instead of a sleep's future, timer and context per cycle.
+        waiter.not_before = read_due(now, pause, poller.cadence) if pause > 0 else -math.inf
+        waiter.known = known
+        timer = None
+        if known is not None and recheck_in is not None:
+            timer = asyncio.get_running_loop().call_later(max(0.0, recheck_in), self._recheck)
+        try:
+            while True:
+                snapshot = poller.latest
+                if (
+                    snapshot is not None
+                    and waiter.takes(snapshot)
+                    and (waiter.last_seq >= 0 or snapshot.finished >= oldest)
+                ):
+                    waiter.last_seq = snapshot.seq
+                    result = snapshot.runs[self.run_id]
+                    if isinstance(result, BaseException):
+                        raise result
+                    if result is not waiter.known:
+                        return result
+                    waiter.not_before = read_due(snapshot.finished, waiter.poll_interval, poller.cadence)
+                    continue
+                if poller.broken:
+                    return await self.hook.get_pipeline_run_async(self.run_id, self.project_id)
+                waiter.pending = asyncio.get_running_loop().create_future()
+                try:
+                    await waiter.pending
+                finally:
+                    waiter.pending = None
+        finally:
+            waiter.known = None
+            if timer is not None:
+                timer.cancel()
+
+    def _recheck(self) -> None:
+        """``known`` no longer holds: the next cycle's run answers the read, changed or not."""
+        if self._waiter is not None:
+            self._waiter.known = None
+            self._waiter.wake()
 
     def close(self) -> None:
         """Leave the poller (the last waiter to leave stops it). Idempotent."""

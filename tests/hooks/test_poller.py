@@ -170,6 +170,59 @@ async def test_a_run_that_did_not_change_keeps_its_record_across_cycles(emu, con
     assert later.runs[run_ids[0]].stages != first.runs[run_ids[0]].stages
 
 
+async def test_a_quiet_wait_is_woken_only_when_its_run_changes(emu, conn):
+    """A trigger waiting on a run that does not change is not woken each cycle (no objects per cycle).
+
+    Every cycle still counts as its read; a change wakes it, and it goes on to its event.
+    """
+    run_ids = create_runs(3)
+    tasks = await start([trigger(run_id) for run_id in run_ids])
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.latest is not None and poller.latest.seq >= 6)
+    quiet_cycles = poller.latest.seq
+
+    assert poller.stats["wakes"] == 3  # the first reads only
+    assert poller.stats["unchanged_reads"] >= 3 * (quiet_cycles - 2)
+    assert all(w.last_seq >= quiet_cycles - 1 for w in poller.waiters.values())  # no cycle skipped
+
+    finish(run_ids[0])
+    event = await asyncio.wait_for(tasks[0], 30)
+    assert event["status"] == "success"
+    assert 4 <= poller.stats["wakes"] <= 6  # run 0's changes (stage by stage), not the others
+    assert not tasks[1].done() and not tasks[2].done()
+    await cancel_all(tasks[1:])
+
+
+async def test_a_longer_interval_reads_at_its_own_pace(emu, conn):
+    """Two waiters, one at 3 × the other's interval: the poller cycles at the shorter; the longer takes every third."""
+    fast_run, slow_run = create_runs(2)
+    hook = DataWorksHook(retry_policy=FAST_RETRIES)
+    taken = {"fast": 0, "slow": 0}
+
+    async def reader(name: str, run_id: str, interval: float) -> None:
+        reads = poller_module.status_reads(hook, run_id, BASIC, interval)
+        try:
+            pause = 0.0
+            while True:
+                await reads.read(pause)
+                taken[name] += 1
+                pause = interval
+        finally:
+            reads.close()
+
+    tasks = [
+        asyncio.create_task(reader("fast", fast_run, INTERVAL)),
+        asyncio.create_task(reader("slow", slow_run, 3 * INTERVAL)),
+    ]
+    await asyncio.sleep(0)
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.cycles >= 13)
+    await cancel_all(tasks)
+
+    assert taken["fast"] >= poller.cycles - 2
+    assert math.floor(poller.cycles / 3) - 1 <= taken["slow"] <= math.ceil(poller.cycles / 3) + 1
+
+
 async def test_one_wait_reads_per_run(emu, conn):
     [run_id] = create_runs(1)
     task = asyncio.create_task(first_event(trigger(run_id, advance_stages=True)))

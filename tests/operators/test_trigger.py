@@ -249,6 +249,20 @@ async def test_the_event_loop_is_never_blocked(emu, conn):
     assert max(lags) < 0.3  # two 0.4 s reads happened without freezing the loop
 
 
+def test_a_stage_not_started_is_executed_again_after_its_backoff(emu, conn):
+    """The backoff of a refused execution ends while the run shows no change: the wait still executes again."""
+    emu.inject_fault("ExecPipelineRunStage", kind="not_started")
+    emu.set_init_seconds(0)
+    policy = {"attempts": 3, "backoff": 0.3, "max_backoff": 0.3, "console_interval": 1.0}
+    run_id = new_run()
+    event = only_event(trigger(run_id, advance_stages=True, stage_exec_policy=policy))
+
+    assert event["status"] == "success"
+    calls = emu.calls("ExecPipelineRunStage")
+    assert [(call["status"], call["fault"]) for call in calls] == [(200, "not_started"), (200, None), (200, None)]
+    assert emu.run(run_id)["status"] == "Success"
+
+
 def test_does_not_cancel_on_approval_refusal(emu, conn):
     run_id = new_run(APPROVAL_NODE)
     event = only_event(trigger(run_id, advance_stages=True, end_time=time.time() + 0.3))
