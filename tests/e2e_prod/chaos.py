@@ -372,14 +372,25 @@ class _Chaos:
         self.result_fields["cleared_first_run"] = str(first_run)
         self.note(f"cleared succeeded {target.key} (its pipeline run {first_run}) through the REST API")
 
+    def _trigger_started(self, d: Deployment) -> bool:
+        logs = self.stack.home / "logs" / f"dag_id={CHAOS_DAG_ID}" / f"run_id={self.chaos_run_id}"
+        return _started_in(logs / f"task_id={d.task_id}" / f"map_index={d.map_index}")
+
     def _maybe_mark_failed(self, tis: dict[str, dict[str, Any]]) -> None:
         target = self.plan.fail_target
-        if tis.get(target.key, {}).get("state") != "deferred":
+        if tis.get(target.key, {}).get("state") != "deferred" or not self._trigger_started(target):
+            # A trigger no triggerer has started has no on_kill to abolish its run with: a user
+            # marking the task failed in that moment leaves the run to DataWorks (Airflow's doing)
             return
         run_id = self.client.xcom(CHAOS_DAG_ID, self.chaos_run_id, target.task_id, "pipeline_run_id", target.map_index)
         self.client.request("PATCH", self._ti_path(target), json={"new_state": "failed"})
         self.result_fields["marked_failed_run"] = str(run_id)
         self.note(f"marked deferred {target.key} (pipeline run {run_id}) failed through the REST API")
+
+
+def _started_in(folder: Path) -> bool:
+    """Whether a triggerer logged starting the trigger of the task instance whose log folder this is."""
+    return any("starting" in log.read_text(errors="replace") for log in folder.glob("attempt=*.log.trigger.*.log"))
 
 
 def run_chaos(

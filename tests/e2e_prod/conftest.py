@@ -28,7 +28,7 @@ EXAMPLE_DAGS = REPO_ROOT / "example_dags"
 CHAOS_DAGS = Path(__file__).resolve().parent / "dags"
 STARTUP_TIMEOUT = float(os.environ.get("E2E_STARTUP_TIMEOUT", "240"))
 # Seconds from the chaos run's trigger until every run must have finished.
-RUN_TIMEOUT = float(os.environ.get("E2E_PROD_RUN_TIMEOUT", "330"))
+RUN_TIMEOUT = float(os.environ.get("E2E_PROD_RUN_TIMEOUT", "450"))
 # The example objects' stages (the chaos objects have their own, 5-30 s).
 EXAMPLE_STAGE_SECONDS = "2"
 CELERY_CONCURRENCY = "8"
@@ -144,8 +144,11 @@ def prod_stack(
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
             # A task the killed worker had taken but not started is lost with it (Redis would hand
             # its message out again only after the 6 h visibility timeout): the scheduler queues it
-            # again after 30 s in the queued state (default 600 s, longer than this step waits).
-            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "30",
+            # again after 150 s in the queued state (default 600 s, longer than this step waits).
+            # Not less: on a slow machine a task waits up to 76 s for a free worker slot, and
+            # requeueing a task that merely waits fails that try (its first message then fails in
+            # Celery); the release-window example retries only after 5 minutes.
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "150",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
             # A task still starting on the killed worker has no log open yet, so the kill cannot see it:
             # tasks without retries of their own (most examples) retry once, soon, as production ones would.
