@@ -161,6 +161,11 @@ class _Waiter:
         if self.pending is not None and not self.pending.done():
             self.pending.set_result(None)
 
+    def took(self, snapshot: Snapshot, cadence: float) -> None:
+        """Count ``snapshot`` as this waiter's read; its next read is an interval later."""
+        self.last_seq = snapshot.seq
+        self.not_before = read_due(snapshot.finished, self.poll_interval, cadence)
+
 
 class StatusPoller:
     """One connection + region + workspace's status reads on one event loop (see the module docs)."""
@@ -405,8 +410,7 @@ class StatusPoller:
             if waiter.pending is None or not waiter.takes(snapshot):
                 continue  # it left, or it was woken already and asks for a later cycle
             if waiter.known is not None and snapshot.runs.get(waiter.run_id) is waiter.known:
-                waiter.last_seq = snapshot.seq
-                waiter.not_before = read_due(snapshot.finished, waiter.poll_interval, self.cadence)
+                waiter.took(snapshot, self.cadence)
                 self.stats["unchanged_reads"] += 1
             else:
                 waiter.wake()
@@ -467,13 +471,12 @@ class StatusReads:
                     and waiter.takes(snapshot)
                     and (waiter.last_seq >= 0 or snapshot.finished >= oldest)
                 ):
-                    waiter.last_seq = snapshot.seq
+                    waiter.took(snapshot, poller.cadence)
                     result = snapshot.runs[self.run_id]
                     if isinstance(result, BaseException):
                         raise result
                     if result is not waiter.known:
                         return result
-                    waiter.not_before = read_due(snapshot.finished, waiter.poll_interval, poller.cadence)
                     continue
                 if poller.broken:
                     return await self.hook.get_pipeline_run_async(self.run_id, self.project_id)
