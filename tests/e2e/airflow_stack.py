@@ -322,3 +322,75 @@ def format_log(entries: list[dict[str, Any]], limit: int = 80) -> str:
         }
         lines.append(f"{entry.get('level', '')} {entry.get('event', '')} {extras or ''}".strip())
     return "\n".join(lines)
+
+
+FIRED_EVENT = "Trigger fired event"
+
+
+def is_fired_event(entry: dict[str, Any]) -> bool:
+    """A task-log entry in which the triggerer process (``triggerer_job_runner.py``) says the trigger fired."""
+    return entry.get("event") == FIRED_EVENT and entry.get("filename") == "triggerer_job_runner.py"
+
+
+@dataclass(frozen=True)
+class FiredEvent:
+    """Where the triggerer said that a task instance's trigger fired, and what it said."""
+
+    #: "task log", or the name of the triggerer's own log file
+    source: str
+    #: the event's ``result`` (the trigger's payload) from the task log, or the triggerer's whole log line
+    text: str
+    #: its position in the task log's entries; None when found in the triggerer's own log
+    index: int | None
+
+
+def fired_in_triggerer_logs(
+    log_dir: Path, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int
+) -> list[tuple[str, str]]:
+    """The lines of the triggerers' own logs that say this task instance's trigger fired.
+
+    The triggerer's subprocess sends a trigger's log lines and its state changes over two sockets. When
+    the supervisor reads "trigger finished" first, it closes the trigger's log file, and the lines still
+    in flight, "Trigger fired event" among them, are written to the triggerer's own output instead
+    (Airflow 3.3, ``TriggerRunnerSupervisor``: a log line of a trigger no longer cached goes to its
+    fallback logger). The line keeps the trigger's name, ``dag/run/task/map index/try (ID n)``.
+    """
+    # the renderer may quote the name (it has spaces): match what is inside the quotes
+    name = f"{dag_id}/{run_id}/{task_id}/{map_index}/{try_number} (ID "
+    return [
+        (path.name, line)
+        for path in sorted(log_dir.glob("triggerer*.log"))
+        for line in path.read_text(errors="replace").splitlines()
+        if FIRED_EVENT in line and name in line
+    ]
+
+
+def wait_for_fired_event(
+    client: AirflowClient,
+    log_dir: Path,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    try_number: int = 1,
+    map_index: int = -1,
+    timeout: float = 30,
+) -> tuple[list[dict[str, Any]], FiredEvent | None]:
+    """The task log, and the triggerer's word that the task's trigger fired (None if not said within ``timeout`` s).
+
+    It is looked for in the task log first, then in the triggerers' own logs (see
+    :func:`fired_in_triggerer_logs`). The task log is re-read until then: the triggerer writes a trigger's
+    log file asynchronously, and its last lines can land seconds after the resumed task has finished.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = client.log_entries(dag_id, run_id, task_id, try_number, map_index)
+        index = next((i for i, e in enumerate(entries) if is_fired_event(e)), None)
+        if index is not None:
+            return entries, FiredEvent(source="task log", text=str(entries[index].get("result", "")), index=index)
+        elsewhere = fired_in_triggerer_logs(log_dir, dag_id, run_id, task_id, try_number, map_index)
+        if elsewhere:
+            source, line = elsewhere[0]
+            return entries, FiredEvent(source=source, text=line, index=None)
+        if time.monotonic() > deadline:
+            return entries, None
+        time.sleep(1)

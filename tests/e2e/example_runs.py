@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from .airflow_stack import TERMINAL_RUN_STATES, AirflowClient, AirflowStack, format_log
@@ -150,6 +151,8 @@ class ExampleRuns:
     # DataWorks API calls the emulator received, by action.
     api_calls: dict[str, int]
     seconds: float
+    # the Airflow processes' own logs (AirflowStack.log_dir)
+    component_logs: Path
 
 
 def _record_task_states(client: AirflowClient, outcome: RunOutcome) -> None:
@@ -230,4 +233,5 @@ def run_examples(stack: AirflowStack, emulator: Any, *, run_timeout: float) -> E
         seen_deferred=seen_deferred,
         api_calls=dict(emulator.call_counts()),
         seconds=round(time.monotonic() - started, 1),
+        component_logs=stack.log_dir,
     )

@@ -8,13 +8,12 @@ not in CI's global timeout.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .airflow_stack import format_log
+from .airflow_stack import FiredEvent, format_log, wait_for_fired_event
 from .example_runs import (
     DATA_QUALITY_DAG,
     DEPLOYED_OBJECTS,
@@ -37,26 +36,8 @@ def _task_key(task_id: str, map_index: int, mapped: bool) -> str:
     return f"{task_id}[{map_index}]" if mapped else task_id
 
 
-def _is_trigger_fired(entry: dict[str, Any]) -> bool:
-    # Logged by the triggerer process (triggerer_job_runner.py) into the task's trigger log, which the
-    # API server merges into the task log.
-    return entry.get("event") == "Trigger fired event" and entry.get("filename") == "triggerer_job_runner.py"
-
-
-def _log_when(
-    runs: ExampleRuns, dag_id: str, task_id: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30
-) -> list[dict[str, Any]]:
-    """The task log once an entry matches ``predicate`` (or after ``timeout`` s, whatever it holds then).
-
-    The triggerer writes a trigger's log file asynchronously: its last lines can land a few seconds
-    after the resumed task has already finished.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        entries = runs.client.log_entries(dag_id, runs.passing[dag_id].run_id, task_id)
-        if any(predicate(e) for e in entries) or time.monotonic() > deadline:
-            return entries
-        time.sleep(1)
+def _fired_event(runs: ExampleRuns, dag_id: str, task_id: str) -> tuple[list[dict[str, Any]], FiredEvent | None]:
+    return wait_for_fired_event(runs.client, runs.component_logs, dag_id, runs.passing[dag_id].run_id, task_id)
 
 
 @pytest.mark.parametrize("dag_id", list(EXAMPLES))
@@ -124,7 +105,7 @@ def test_extra_link_points_at_the_workspace_console(example_runs: ExampleRuns, d
 def test_task_was_deferred_and_resumed_by_the_triggerer(example_runs: ExampleRuns, dag_id: str, task_id: str) -> None:
     outcome = example_runs.passing[dag_id]
     assert outcome.task_states.get(task_id) == "success", outcome.describe()
-    entries = _log_when(example_runs, dag_id, task_id, _is_trigger_fired)
+    entries, fired = _fired_event(example_runs, dag_id, task_id)
     log = format_log(entries)
 
     def first(predicate, after: int = -1) -> int | None:
@@ -132,32 +113,36 @@ def test_task_was_deferred_and_resumed_by_the_triggerer(example_runs: ExampleRun
 
     deferred = first(lambda e: str(e.get("event", "")).startswith("Pausing task as DEFERRED"))
     assert deferred is not None, f"{dag_id}.{task_id} never deferred; its log:\n{log}"
-    fired = first(_is_trigger_fired, after=deferred)
-    assert fired is not None, f"no trigger event from the triggerer after deferral; log:\n{log}"
-    polled = first(lambda e: str(e.get("logger", "")).endswith(".PipelineRunTrigger"), after=deferred)
-    assert polled is not None and polled < fired, f"the PipelineRunTrigger did not run in the triggerer; log:\n{log}"
+    assert fired is not None, f"no trigger event from the triggerer, in the task log nor its own; log:\n{log}"
+    polled = [i for i, e in enumerate(entries) if i > deferred and _from_pipeline_run_trigger(e)]
+    assert polled, f"the PipelineRunTrigger did not run in the triggerer; log:\n{log}"
+    if fired.index is not None:
+        assert deferred < polled[0] < fired.index, f"deferred, polled, fired out of order; log:\n{log}"
     run_id_task = next(t for t in EXAMPLES[dag_id].deploys)
     pipeline_run_id = str(example_runs.client.xcom(dag_id, outcome.run_id, run_id_task, "pipeline_run_id"))
-    assert pipeline_run_id in str(entries[fired].get("result", "")), (
-        f"the trigger event does not name pipeline run {pipeline_run_id}: {entries[fired]}"
-    )
-    resumed = first(lambda e: e.get("filename") == "task_runner.py", after=fired)
+    assert pipeline_run_id in fired.text, f"the trigger event does not name pipeline run {pipeline_run_id}: {fired}"
+    # The worker's part that resumes the task comes after the trigger's last line.
+    resumed = first(lambda e: e.get("filename") == "task_runner.py", after=max(polled[-1], fired.index or -1))
     assert resumed is not None, f"no worker resumed the task after the trigger fired; log:\n{log}"
+
+
+def _from_pipeline_run_trigger(entry: dict[str, Any]) -> bool:
+    return str(entry.get("logger", "")).endswith(".PipelineRunTrigger")
 
 
 def test_quality_gate_was_deferred_to_the_data_quality_trigger(example_runs: ExampleRuns) -> None:
     outcome = example_runs.passing[QUALITY_GATE_DAG]
     assert outcome.task_states.get(QUALITY_GATE_TASK) == "success", outcome.describe()
-    entries = _log_when(example_runs, QUALITY_GATE_DAG, QUALITY_GATE_TASK, _is_trigger_fired)
+    entries, fired = _fired_event(example_runs, QUALITY_GATE_DAG, QUALITY_GATE_TASK)
     log = format_log(entries)
     deferred = next(
         (i for i, e in enumerate(entries) if str(e.get("event", "")).startswith("Pausing task as DEFERRED")), None
     )
     assert deferred is not None, f"the quality gate never deferred; its log:\n{log}"
-    fired = next((i for i, e in enumerate(entries) if i > deferred and _is_trigger_fired(e)), None)
-    assert fired is not None, f"no trigger event after deferral; log:\n{log}"
+    assert fired is not None, f"no trigger event from the triggerer, in the task log nor its own; log:\n{log}"
+    assert fired.index is None or fired.index > deferred, f"the trigger fired before the deferral; log:\n{log}"
     instance_id = example_runs.client.xcom(
         QUALITY_GATE_DAG, outcome.run_id, QUALITY_GATE_TASK, "data_quality_instance_id"
     )
-    assert f"'instance_id': {instance_id}" in str(entries[fired].get("result", "")), entries[fired]
+    assert f"'instance_id': {instance_id}" in fired.text, fired
     assert example_runs.api_calls.get("CreateDataQualityEvaluationTaskInstance") == 1, example_runs.api_calls

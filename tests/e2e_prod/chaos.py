@@ -130,6 +130,8 @@ class ChaosResult:
     cleared_first_run: str | None = None
     marked_failed_run: str | None = None
     logs_dir: Path | None = None
+    # the Airflow processes' own logs (AirflowStack.log_dir)
+    component_logs: Path | None = None
     seconds: float = 0.0
     report: dict[str, Any] = field(default_factory=dict)
 
@@ -206,6 +208,7 @@ class _Chaos:
             create_calls=list(self.emulator.calls(action="CreatePipelineRun")),
             timeline=self.timeline,
             logs_dir=self.stack.home / "logs",
+            component_logs=self.stack.log_dir,
             seconds=seconds,
             **self.result_fields,
         )

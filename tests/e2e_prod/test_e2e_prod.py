@@ -10,22 +10,16 @@ The tests read what it collected; the report is ``build/e2e-prod-report.json``.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from e2e.airflow_stack import format_log
+from e2e.airflow_stack import format_log, wait_for_fired_event
 
 from airflow_provider_dataworks._compat import AIRFLOW_V_3_3_PLUS
 
 from .chaos import ACTIVE_RUN_STATUSES, CHAOS_DAG_ID, FAILED_RUN_STATUSES, REPORT_PATH, ChaosResult, Deployment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900, method="signal")]
-
-
-def _fired(entry: dict[str, Any]) -> bool:
-    return entry.get("event") == "Trigger fired event" and entry.get("filename") == "triggerer_job_runner.py"
 
 
 def _log_files(chaos: ChaosResult, d: Deployment) -> list[Path]:
@@ -160,10 +154,8 @@ def test_killed_triggerers_triggers_resumed_on_the_other_one(chaos: ChaosResult)
         if d is chaos.plan.fail_target:
             continue
         try_number = chaos.task_instances[key]["try_number"]
-        deadline = time.monotonic() + 30
-        while True:
-            entries = chaos.client.log_entries(CHAOS_DAG_ID, chaos.chaos_run_id, d.task_id, try_number, d.map_index)
-            if any(_fired(e) for e in entries) or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        assert any(_fired(e) for e in entries), f"{key}: no trigger event in its log:\n{format_log(entries)}"
+        assert chaos.component_logs is not None
+        entries, fired = wait_for_fired_event(
+            chaos.client, chaos.component_logs, CHAOS_DAG_ID, chaos.chaos_run_id, d.task_id, try_number, d.map_index
+        )
+        assert fired is not None, f"{key}: no trigger event in its log nor the triggerers':\n{format_log(entries)}"
