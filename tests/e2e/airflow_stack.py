@@ -345,15 +345,15 @@ class FiredEvent:
 
 
 def fired_in_triggerer_logs(
-    log_dir: Path, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int
+    log_dir: Path, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int, event: str = FIRED_EVENT
 ) -> list[tuple[str, str]]:
-    """The lines of the triggerers' own logs that say this task instance's trigger fired.
+    """The lines of the triggerers' own logs in which the triggerer said ``event`` of this task instance's trigger.
 
     The triggerer's subprocess sends a trigger's log lines and its state changes over two sockets. When
     the supervisor reads "trigger finished" first, it closes the trigger's log file, and the lines still
-    in flight, "Trigger fired event" among them, are written to the triggerer's own output instead
-    (Airflow 3.3, ``TriggerRunnerSupervisor``: a log line of a trigger no longer cached goes to its
-    fallback logger). The line keeps the trigger's name, ``dag/run/task/map index/try (ID n)``.
+    in flight ("Trigger fired event", "Trigger cancelled by user action…") are written to the triggerer's
+    own output instead (Airflow 3.3, ``TriggerRunnerSupervisor``: a log line of a trigger no longer cached
+    goes to its fallback logger). The line keeps the trigger's name, ``dag/run/task/map index/try (ID n)``.
     """
     # the renderer may quote the name (it has spaces): match what is inside the quotes
     name = f"{dag_id}/{run_id}/{task_id}/{map_index}/{try_number} (ID "
@@ -361,7 +361,7 @@ def fired_in_triggerer_logs(
         (path.name, line)
         for path in sorted(log_dir.glob("triggerer*.log"))
         for line in path.read_text(errors="replace").splitlines()
-        if FIRED_EVENT in line and name in line
+        if event in line and name in line
     ]
 
 

@@ -25,6 +25,7 @@ RENDER = textwrap.dedent(
              dag_id="release", task_id="deploy")
     log.info("Trigger fired event", name="release/manual__1/deploy/13/2 (ID 8)", result="{'run_id': 'run-b'}")
     log.info("trigger completed", name="release/manual__1/deploy/4/2 (ID 9)")
+    log.info("Trigger cancelled by user action, invoking on_kill", name="release/manual__1/deploy/5/1 (ID 10)")
     """
 )
 
@@ -36,7 +37,7 @@ def _triggerer_log(folder: Path) -> Path:
     return path
 
 
-def test_a_fired_event_in_the_triggerers_own_log_is_found_by_its_task_instance(tmp_path: Path) -> None:
+def test_a_triggerers_own_line_is_found_by_its_task_instance_and_event(tmp_path: Path) -> None:
     _triggerer_log(tmp_path)
     (tmp_path / "scheduler.log").write_text("Trigger fired event name='release/manual__1/deploy/4/2 (ID 9)'\n")
 
@@ -47,6 +48,11 @@ def test_a_fired_event_in_the_triggerers_own_log_is_found_by_its_task_instance(t
     # another try, a task instance whose trigger did not fire, and a line of a process that is not a triggerer
     assert not fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", try_number=1, map_index=3)
     assert not fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", try_number=2, map_index=4)
+
+    cancelled = "Trigger cancelled by user action, invoking on_kill"
+    assert fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", 1, 5, event=cancelled)
+    assert not fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", 1, 5)
+    assert not fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", 2, 3, event=cancelled)
 
 
 def test_the_task_log_is_preferred_and_the_triggerers_log_is_the_fallback(tmp_path: Path) -> None:
