@@ -65,6 +65,11 @@ class AirflowStack:
     def log_dir(self) -> Path:
         return self.home / "component-logs"
 
+    @property
+    def task_logs(self) -> Path:
+        """Airflow's task log folder (``[logging] base_log_folder``, left at its default under AIRFLOW_HOME)."""
+        return self.home / "logs"
+
     def environment(self) -> dict[str, str]:
         """The environment shared by every component."""
         venv_bin = str(Path(sys.executable).parent)
@@ -327,24 +332,25 @@ def format_log(entries: list[dict[str, Any]], limit: int = 80) -> str:
 FIRED_EVENT = "Trigger fired event"
 
 
-def is_fired_event(entry: dict[str, Any]) -> bool:
-    """A task-log entry in which the triggerer process (``triggerer_job_runner.py``) says the trigger fired."""
-    return entry.get("event") == FIRED_EVENT and entry.get("filename") == "triggerer_job_runner.py"
+def is_triggerer_line(entry: dict[str, Any], event: str = FIRED_EVENT) -> bool:
+    """A task-log entry in which the triggerer process (``triggerer_job_runner.py``) says ``event`` of the trigger."""
+    return entry.get("event") == event and entry.get("filename") == "triggerer_job_runner.py"
 
 
 @dataclass(frozen=True)
-class FiredEvent:
-    """Where the triggerer said that a task instance's trigger fired, and what it said."""
+class TriggererLine:
+    """Where the triggerer said something of a task instance's trigger, and what it said."""
 
     #: "task log", or the name of the triggerer's own log file
     source: str
-    #: the event's ``result`` (the trigger's payload) from the task log, or the triggerer's whole log line
+    #: from the task log, the entry's ``result`` (a fired event's payload), or the entry when it has none;
+    #: from the triggerer's own log, the whole line
     text: str
     #: its position in the task log's entries; None when found in the triggerer's own log
     index: int | None
 
 
-def fired_in_triggerer_logs(
+def in_triggerer_logs(
     log_dir: Path, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int, event: str = FIRED_EVENT
 ) -> list[tuple[str, str]]:
     """The lines of the triggerers' own logs in which the triggerer said ``event`` of this task instance's trigger.
@@ -365,7 +371,7 @@ def fired_in_triggerer_logs(
     ]
 
 
-def wait_for_fired_event(
+def wait_for_triggerer_line(
     client: AirflowClient,
     log_dir: Path,
     dag_id: str,
@@ -373,24 +379,26 @@ def wait_for_fired_event(
     task_id: str,
     try_number: int = 1,
     map_index: int = -1,
+    event: str = FIRED_EVENT,
     timeout: float = 30,
-) -> tuple[list[dict[str, Any]], FiredEvent | None]:
-    """The task log, and the triggerer's word that the task's trigger fired (None if not said within ``timeout`` s).
+) -> tuple[list[dict[str, Any]], TriggererLine | None]:
+    """The task log, and where the triggerer said ``event`` of the task's trigger (None if not within ``timeout`` s).
 
     It is looked for in the task log first, then in the triggerers' own logs (see
-    :func:`fired_in_triggerer_logs`). The task log is re-read until then: the triggerer writes a trigger's
-    log file asynchronously, and its last lines can land seconds after the resumed task has finished.
+    :func:`in_triggerer_logs`). The task log is re-read until then: the triggerer writes a trigger's log
+    file asynchronously, and its last lines can land seconds after the resumed task has finished.
     """
     deadline = time.monotonic() + timeout
     while True:
         entries = client.log_entries(dag_id, run_id, task_id, try_number, map_index)
-        index = next((i for i, e in enumerate(entries) if is_fired_event(e)), None)
+        index = next((i for i, e in enumerate(entries) if is_triggerer_line(e, event)), None)
         if index is not None:
-            return entries, FiredEvent(source="task log", text=str(entries[index].get("result", "")), index=index)
-        elsewhere = fired_in_triggerer_logs(log_dir, dag_id, run_id, task_id, try_number, map_index)
+            text = str(entries[index].get("result", entries[index]))
+            return entries, TriggererLine(source="task log", text=text, index=index)
+        elsewhere = in_triggerer_logs(log_dir, dag_id, run_id, task_id, try_number, map_index, event)
         if elsewhere:
             source, line = elsewhere[0]
-            return entries, FiredEvent(source=source, text=line, index=None)
+            return entries, TriggererLine(source=source, text=line, index=None)
         if time.monotonic() > deadline:
             return entries, None
         time.sleep(1)

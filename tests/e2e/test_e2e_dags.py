@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .airflow_stack import FiredEvent, format_log, wait_for_fired_event
+from .airflow_stack import TriggererLine, format_log, wait_for_triggerer_line
 from .example_runs import (
     DATA_QUALITY_DAG,
     DEPLOYED_OBJECTS,
@@ -36,8 +36,8 @@ def _task_key(task_id: str, map_index: int, mapped: bool) -> str:
     return f"{task_id}[{map_index}]" if mapped else task_id
 
 
-def _fired_event(runs: ExampleRuns, dag_id: str, task_id: str) -> tuple[list[dict[str, Any]], FiredEvent | None]:
-    return wait_for_fired_event(runs.client, runs.component_logs, dag_id, runs.passing[dag_id].run_id, task_id)
+def _fired_event(runs: ExampleRuns, dag_id: str, task_id: str) -> tuple[list[dict[str, Any]], TriggererLine | None]:
+    return wait_for_triggerer_line(runs.client, runs.component_logs, dag_id, runs.passing[dag_id].run_id, task_id)
 
 
 @pytest.mark.parametrize("dag_id", list(EXAMPLES))

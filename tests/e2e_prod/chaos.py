@@ -207,7 +207,7 @@ class _Chaos:
             emulator_runs=[EmulatorRun.parse(r) for r in self.emulator.runs()],
             create_calls=list(self.emulator.calls(action="CreatePipelineRun")),
             timeline=self.timeline,
-            logs_dir=self.stack.home / "logs",
+            logs_dir=self.stack.task_logs,
             component_logs=self.stack.log_dir,
             seconds=seconds,
             **self.result_fields,
@@ -376,8 +376,9 @@ class _Chaos:
         self.note(f"cleared succeeded {target.key} (its pipeline run {first_run}) through the REST API")
 
     def _trigger_started(self, d: Deployment) -> bool:
-        logs = self.stack.home / "logs" / f"dag_id={CHAOS_DAG_ID}" / f"run_id={self.chaos_run_id}"
-        return _started_in(logs / f"task_id={d.task_id}" / f"map_index={d.map_index}")
+        """Whether a triggerer logged starting the trigger of ``d``'s task instance."""
+        folder = task_log_folder(self.stack.task_logs, self.chaos_run_id, d)
+        return any("starting" in log.read_text(errors="replace") for log in folder.glob("attempt=*.log.trigger.*.log"))
 
     def _maybe_mark_failed(self, tis: dict[str, dict[str, Any]]) -> None:
         target = self.plan.fail_target
@@ -391,9 +392,10 @@ class _Chaos:
         self.note(f"marked deferred {target.key} (pipeline run {run_id}) failed through the REST API")
 
 
-def _started_in(folder: Path) -> bool:
-    """Whether a triggerer logged starting the trigger of the task instance whose log folder this is."""
-    return any("starting" in log.read_text(errors="replace") for log in folder.glob("attempt=*.log.trigger.*.log"))
+def task_log_folder(logs_dir: Path, chaos_run_id: str, d: Deployment) -> Path:
+    """The folder of one chaos task instance's log files (worker attempts, ``….trigger.<job id>.log``)."""
+    run_folder = logs_dir / f"dag_id={CHAOS_DAG_ID}" / f"run_id={chaos_run_id}"
+    return run_folder / f"task_id={d.task_id}" / f"map_index={d.map_index}"
 
 
 def run_chaos(

@@ -13,11 +13,19 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e.airflow_stack import fired_in_triggerer_logs, format_log, wait_for_fired_event
+from e2e.airflow_stack import format_log, wait_for_triggerer_line
 
 from airflow_provider_dataworks._compat import AIRFLOW_V_3_3_PLUS
 
-from .chaos import ACTIVE_RUN_STATUSES, CHAOS_DAG_ID, FAILED_RUN_STATUSES, REPORT_PATH, ChaosResult, Deployment
+from .chaos import (
+    ACTIVE_RUN_STATUSES,
+    CHAOS_DAG_ID,
+    FAILED_RUN_STATUSES,
+    REPORT_PATH,
+    ChaosResult,
+    Deployment,
+    task_log_folder,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900, method="signal")]
 
@@ -25,8 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900, method="signal")]
 def _log_files(chaos: ChaosResult, d: Deployment) -> list[Path]:
     """The log files of one chaos task instance: worker attempts and trigger logs (``….trigger.<job id>.log``)."""
     assert chaos.logs_dir is not None
-    folder = chaos.logs_dir / f"dag_id={CHAOS_DAG_ID}" / f"run_id={chaos.chaos_run_id}" / f"task_id={d.task_id}"
-    return sorted((folder / f"map_index={d.map_index}").glob("attempt=*"))
+    return sorted(task_log_folder(chaos.logs_dir, chaos.chaos_run_id, d).glob("attempt=*"))
 
 
 def test_report_is_written_with_the_figures(chaos: ChaosResult) -> None:
@@ -75,13 +82,21 @@ def test_the_marked_failed_deployment_has_its_run_abolished(chaos: ChaosResult) 
     if AIRFLOW_V_3_3_PLUS:
         # the trigger's on_kill (Airflow 3.3+) abolished it, on the triggerer that held it then
         assert run.status in FAILED_RUN_STATUSES - {"Fail"}, run.raw
-        cancelled = "Trigger cancelled by user action, invoking on_kill"
-        trigger_log = "".join(p.read_text(errors="replace") for p in _log_files(chaos, d) if ".trigger." in p.name)
         assert chaos.component_logs is not None
         try_number = chaos.task_instances[d.key]["try_number"]
-        assert cancelled in trigger_log or fired_in_triggerer_logs(
-            chaos.component_logs, CHAOS_DAG_ID, chaos.chaos_run_id, d.task_id, try_number, d.map_index, cancelled
-        ), f"{d.key}: the triggerer did not say it cancelled the trigger:\n{trigger_log}"
+        entries, cancelled = wait_for_triggerer_line(
+            chaos.client,
+            chaos.component_logs,
+            CHAOS_DAG_ID,
+            chaos.chaos_run_id,
+            d.task_id,
+            try_number,
+            d.map_index,
+            event="Trigger cancelled by user action, invoking on_kill",
+        )
+        assert cancelled is not None, (
+            f"{d.key}: the triggerer did not say it cancelled the trigger:\n{format_log(entries)}"
+        )
     else:
         assert run.status in {"Success", *FAILED_RUN_STATUSES}, run.raw
 
@@ -160,7 +175,7 @@ def test_killed_triggerers_triggers_resumed_on_the_other_one(chaos: ChaosResult)
             continue
         try_number = chaos.task_instances[key]["try_number"]
         assert chaos.component_logs is not None
-        entries, fired = wait_for_fired_event(
+        entries, fired = wait_for_triggerer_line(
             chaos.client, chaos.component_logs, CHAOS_DAG_ID, chaos.chaos_run_id, d.task_id, try_number, d.map_index
         )
         assert fired is not None, f"{key}: no trigger event in its log nor the triggerers':\n{format_log(entries)}"

@@ -1,4 +1,4 @@
-"""The e2e tests find "Trigger fired event" in the task log, or in the triggerer's own log (no Airflow stack needed).
+"""The e2e tests find the triggerer's lines in the task log, or in the triggerer's own log (no Airflow stack needed).
 
 The triggerer's own lines are rendered here by Airflow's logging, configured as the triggerer configures
 it, in a child process (so this process's logging stays as it is).
@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 from unittest.mock import create_autospec
 
-from .airflow_stack import AirflowClient, fired_in_triggerer_logs, wait_for_fired_event
+from .airflow_stack import AirflowClient, in_triggerer_logs, wait_for_triggerer_line
 
 RENDER = textwrap.dedent(
     """
@@ -41,18 +41,18 @@ def test_a_triggerers_own_line_is_found_by_its_task_instance_and_event(tmp_path:
     _triggerer_log(tmp_path)
     (tmp_path / "scheduler.log").write_text("Trigger fired event name='release/manual__1/deploy/4/2 (ID 9)'\n")
 
-    found = fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", try_number=2, map_index=3)
+    found = in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", try_number=2, map_index=3)
     assert [source for source, _ in found] == ["triggerer-b.log"]
     assert "run-a" in found[0][1] and "run-b" not in found[0][1]
-    assert fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", try_number=2, map_index=13)
+    assert in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", try_number=2, map_index=13)
     # another try, a task instance whose trigger did not fire, and a line of a process that is not a triggerer
-    assert not fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", try_number=1, map_index=3)
-    assert not fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", try_number=2, map_index=4)
+    assert not in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", try_number=1, map_index=3)
+    assert not in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", try_number=2, map_index=4)
 
     cancelled = "Trigger cancelled by user action, invoking on_kill"
-    assert fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", 1, 5, event=cancelled)
-    assert not fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", 1, 5)
-    assert not fired_in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", 2, 3, event=cancelled)
+    assert in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", 1, 5, event=cancelled)
+    assert not in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", 1, 5)
+    assert not in_triggerer_logs(tmp_path, "release", "manual__1", "deploy", 2, 3, event=cancelled)
 
 
 def test_the_task_log_is_preferred_and_the_triggerers_log_is_the_fallback(tmp_path: Path) -> None:
@@ -61,15 +61,15 @@ def test_the_task_log_is_preferred_and_the_triggerers_log_is_the_fallback(tmp_pa
     client = create_autospec(AirflowClient, instance=True)
     client.log_entries.return_value = [{"event": "Pausing task as DEFERRED. "}, fired]
 
-    entries, event = wait_for_fired_event(client, tmp_path, "release", "manual__1", "deploy", 2, 3, timeout=0)
+    entries, event = wait_for_triggerer_line(client, tmp_path, "release", "manual__1", "deploy", 2, 3, timeout=0)
     assert event is not None and (event.source, event.index, event.text) == ("task log", 1, fired["result"])
     assert len(entries) == 2
 
     client.log_entries.return_value = [{"event": "Pausing task as DEFERRED. "}]
-    entries, event = wait_for_fired_event(client, tmp_path, "release", "manual__1", "deploy", 2, 3, timeout=0)
+    entries, event = wait_for_triggerer_line(client, tmp_path, "release", "manual__1", "deploy", 2, 3, timeout=0)
     assert event is not None and (event.source, event.index) == ("triggerer-b.log", None)
     assert "run-a" in event.text
     client.log_entries.assert_called_with("release", "manual__1", "deploy", 2, 3)
 
-    _, event = wait_for_fired_event(client, tmp_path, "release", "manual__1", "deploy", 2, 4, timeout=0)
+    _, event = wait_for_triggerer_line(client, tmp_path, "release", "manual__1", "deploy", 2, 4, timeout=0)
     assert event is None
