@@ -15,11 +15,18 @@ task log points straight at the request to quote to Alibaba Cloud support::
     ├── DataWorksTransportError          no usable answer: refused, reset, timeout, not JSON — transient
     ├── PipelineRunAmbiguousCreateError  a create may or may not have happened
     ├── PipelineRunFailedError           the run ended Fail / Termination / Cancel
+    │   └── PipelineRunStoppedError      ... Termination / Cancel by someone else: no retry
+    ├── PipelineRunGaveUpError           the provider stopped waiting: waiting cannot heal it; no retry
     ├── PipelineRunTimeoutError          the run did not finish in time
     ├── InvalidTriggerEventError         the trigger's event is missing or malformed
     ├── DataQualityAmbiguousCreateError  a Data Quality evaluation may or may not have started
     ├── DataQualityFailedError           the evaluation ended Critical / Error (or Warned, fail_on_warn)
     └── DataQualityTimeoutError          the evaluation did not finish in time
+
+How an error is met (:func:`error_remedy`, the one answer to "is this error worth waiting for"):
+permission and credential errors fail at once, transient ones are retried with backoff for as long
+as a wait's deadline allows, "not yet" answers are retried a bounded number of times, and any other
+client error a few times at most.
 
 Bad arguments and bad connection settings raise :class:`ValueError` (or ``TypeError``)
 before any remote call, with a message naming the field.
@@ -27,9 +34,11 @@ before any remote call, with a message naming the field.
 
 from __future__ import annotations
 
+import re
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from airflow_provider_dataworks.status import DataQualityEvaluation, PipelineRun, Stage
@@ -141,6 +150,50 @@ class PipelineRunFailedError(DataWorksError):
         super().__init__(run.describe_failure())
 
 
+class PipelineRunStoppedError(PipelineRunFailedError, AirflowFailException):
+    """The run ended ``Termination`` or ``Cancel`` and this task did not abolish it: a person (or
+    another client) stopped it. The task fails without retry, so no retry deploys again what was
+    stopped on purpose; a clear, a person's explicit new attempt, deploys anew.
+    """
+
+    def __init__(self, run: PipelineRun) -> None:
+        self.run = run
+        stage = run.failed_stage or run.current_stage
+        where = f" at stage {stage.code} (type {stage.type}, step {stage.step})" if stage is not None else ""
+        text = (
+            f"DataWorks pipeline run {run.id} was stopped outside this task: it ended {run.status}{where} "
+            "without this task abolishing it (someone stopped it in the DataWorks console or another client). "
+            "Not retried, so it is not deployed again; clear the task to deploy anew."
+        )
+        if run.message:
+            text += f" Pipeline message: {run.message}."
+        if run.request_id:
+            text += f" Last RequestId: {run.request_id}."
+        DataWorksError.__init__(self, text)
+
+
+def failure_error(run: PipelineRun) -> PipelineRunFailedError:
+    """The error for a run that ended without success: stopped by someone (no retry), or failed."""
+    if run.was_stopped:
+        return PipelineRunStoppedError(run)
+    return PipelineRunFailedError(run)
+
+
+class PipelineRunGaveUpError(DataWorksError, AirflowFailException):
+    """The provider decided that the run cannot reach what the task asked for, and stopped waiting.
+
+    Raised for what waiting cannot heal: a permission error, an ``advance_until_stage`` that is not
+    a stage of the run, a check-only run without a check stage, a stage DataWorks keeps refusing.
+    The run is abolished first (with ``cancel_on_timeout``); the message says what a read confirmed.
+    The task fails without retry: a retry would meet the same answer.
+    """
+
+    def __init__(self, message: str, *, run: PipelineRun | None = None, cause: BaseException | None = None) -> None:
+        self.run = run
+        self.cause = cause
+        super().__init__(message)
+
+
 class PipelineRunTimeoutError(DataWorksError):
     """The pipeline run was still active when the wait ran out of time."""
 
@@ -188,3 +241,53 @@ TRANSIENT_ERRORS: tuple[type[DataWorksError], ...] = (
 def is_transient(error: BaseException) -> bool:
     """Whether retrying the same call later may succeed: throttling, 5xx and transport errors only."""
     return isinstance(error, TRANSIENT_ERRORS)
+
+
+class Remedy(StrEnum):
+    """What helps against an error: the one classification create, exec, reads and abolish share."""
+
+    #: credentials or RAM permissions: waiting never heals it; fail at once and say what is missing
+    PERMISSION = "permission"
+    #: throttling, 5xx, transport: retry with backoff, as long as the deadline allows
+    TRANSIENT = "transient"
+    #: DataWorks is not ready for it yet (a stage still being prepared): a bounded number of retries
+    NOT_YET = "not_yet"
+    #: the object or run does not exist (HTTP 404, any code of the not-found family)
+    NOT_FOUND = "not_found"
+    #: any other client error: a few retries at most, then fail
+    PERMANENT = "permanent"
+
+
+#: codes and messages of "not ready yet" answers (a stage still being prepared, a run still starting).
+#: DataWorks documents none of them; the messages are attested (dataworks-api.md §2.2, §3.2).
+_NOT_YET = re.compile(r"NotReady|NotRunning|Not\.?Ready|未准备好|不是正在运行|准备中", re.IGNORECASE)
+
+
+def error_remedy(error: BaseException) -> Remedy:
+    """Return what helps against ``error`` (see :class:`Remedy`)."""
+    if is_transient(error):
+        return Remedy.TRANSIENT
+    if isinstance(error, DataWorksAuthError):
+        return Remedy.PERMISSION
+    if isinstance(error, DataWorksNotFoundError):
+        return Remedy.NOT_FOUND
+    if isinstance(error, DataWorksApiError):
+        text = f"{error.code or ''} {error.message}"
+        if _NOT_YET.search(text):
+            return Remedy.NOT_YET
+    return Remedy.PERMANENT
+
+
+def describe_permission_error(error: DataWorksError) -> str:
+    """Say which action was refused, with the code and RequestId, and what to grant."""
+    action = getattr(error, "action", None) or "the call"
+    code = getattr(error, "code", None) or "an access error"
+    request_id = getattr(error, "request_id", None)
+    text = (
+        f"DataWorks refused {action} with {code}"
+        + (f" (RequestId {request_id})" if request_id else "")
+        + f": {getattr(error, 'message', error)}. The credentials may not call {action}: grant the RAM "
+        f"action dataworks:{action} on this workspace (or the AliyunDataWorksFullAccess policy), and check the "
+        "AccessKey, its secret and any STS token. Waiting does not heal this, so the task stops now."
+    )
+    return text

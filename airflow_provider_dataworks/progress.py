@@ -4,16 +4,18 @@ Both wait loops — the hook's blocking loop and the trigger's async loop — fe
 they read to one :class:`RunProgress` and do what it says, so the two modes cannot drift
 apart. The rules (from the DataWorks stage flow): execute only the lowest-step stage that
 has not succeeded, only while it is ``Init``, only after every earlier stage succeeded,
-never a stage that shows ``Running`` or ``Success``, never again once DataWorks accepted it, and
-never while the run itself still reports ``Init`` (DataWorks is preparing it).
+never a stage that shows ``Running`` or ``Success``, never again once DataWorks accepted it,
+never a stage after the one the task was asked to stop at, and never while the run itself
+still reports ``Init`` (DataWorks is preparing it).
 
-DataWorks does not always accept an execution. ``{"Success": false}`` means the stage was not
-started; a 4xx means it was refused (it is still being prepared, or it waits for an approval in
-the console). Either way the stage is executed again after a backoff, at most
-:attr:`StageExecPolicy.attempts` times, then reported once as needing the console and still
-tried at :attr:`StageExecPolicy.console_interval` in case someone fixed it. The retries ride on
-the wait's own reads: a retry happens after a read that shows the stage still ``Init``, so the
-backoff adds no reads, only the executions DataWorks did not accept.
+DataWorks does not always accept an execution. ``{"Success": false}`` or a "not ready yet" 4xx
+means the stage was not started; any other 4xx means it was refused. Either way the stage is
+executed again after a backoff, at most :attr:`StageExecPolicy.attempts` times in all; then the
+wait gives up (the caller abolishes the run and fails). A permission error is never retried: the
+hook raises it. An approval wait is recognised from the run's stages (a stage that stays
+``Running``), never from refusals, so it waits until the task's timeout. The retries ride on the
+wait's own reads: a retry happens after a read that shows the stage still ``Init``, so the backoff
+adds no reads, only the executions DataWorks did not accept.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
-from airflow_provider_dataworks.exceptions import DataWorksError, PipelineRunFailedError
+from airflow_provider_dataworks.exceptions import PipelineRunGaveUpError, failure_error
 from airflow_provider_dataworks.status import PipelineRun, PipelineRunStatus, Stage, StageTransitionLog
 
 
@@ -45,34 +47,31 @@ class Decision:
     reason: str = ""
 
     def raise_for_failure(self, run: PipelineRun) -> None:
-        """Raise when the decision is to fail: the run failed, or the wait cannot go on."""
+        """Raise when the decision is to fail: the run failed or was stopped, or the wait gives up on it."""
         if self.step is Step.FAIL:
             if run.is_failed:
-                raise PipelineRunFailedError(run)
-            raise DataWorksError(self.reason)
+                raise failure_error(run)
+            raise PipelineRunGaveUpError(self.reason, run=run)
 
 
 @dataclass(frozen=True)
 class StageExecPolicy:
     """How a wait executes a stage again that DataWorks did not accept (plain numbers: JSON-able).
 
-    :param attempts: executions of one stage answered ``Success: false`` or 4xx, backed off,
-        before the stage is reported as needing the DataWorks console.
+    :param attempts: executions of one stage that DataWorks did not start (``Success: false``, a 4xx),
+        backed off, before the wait gives up on the run.
     :param backoff: seconds before the second execution; doubles each time, up to ``max_backoff``.
-    :param max_backoff: seconds; the longest backoff between the first ``attempts`` executions.
-    :param console_interval: seconds between executions once the stage was reported as needing
-        the console (someone may approve or fix it there); ``0`` stops executing it.
+    :param max_backoff: seconds; the longest backoff between two executions.
     """
 
     attempts: int = 5
     backoff: float = 10.0
     max_backoff: float = 120.0
-    console_interval: float = 600.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.attempts, int) or isinstance(self.attempts, bool) or self.attempts < 1:
             raise ValueError(f"stage_exec_policy attempts must be an int of at least 1, got {self.attempts!r}.")
-        for name in ("backoff", "max_backoff", "console_interval"):
+        for name in ("backoff", "max_backoff"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"stage_exec_policy {name} must be a number of seconds >= 0, got {value!r}.")
@@ -96,10 +95,10 @@ class StageExecPolicy:
         return asdict(self)
 
     def delay(self, failures: int) -> float | None:
-        """Seconds before the next execution after ``failures`` unaccepted ones; ``None``: never."""
+        """Seconds before the next execution after ``failures`` unaccepted ones; ``None``: never (give up)."""
         if failures < self.attempts:
             return min(self.max_backoff, self.backoff * 2 ** (failures - 1))
-        return self.console_interval or None
+        return None
 
 
 @dataclass
@@ -109,7 +108,6 @@ class _Unaccepted:
     failures: int = 0
     retry_at: float | None = None
     last_answer: str = ""
-    reported: bool = False
 
 
 class RunProgress:
@@ -126,7 +124,7 @@ class RunProgress:
         code, executions DataWorks did not accept; the backoff continues from there.
     :param clock: monotonic seconds, for the backoff.
     :param check_only: run the build and check stages only: ``advance_until_stage`` becomes the
-        last stage before the first ``Deploy``/``Offline`` stage, once the run's stages are known.
+        last of the leading ``Build``/``Check`` stages, once the run's stages are known.
     """
 
     def __init__(
@@ -155,7 +153,6 @@ class RunProgress:
                 failures=int(failures),
                 retry_at=None if delay is None else self._clock() + delay,
                 last_answer="earlier executions did not start it",
-                reported=int(failures) >= self.stage_exec_policy.attempts,
             )
         self._reported_wait: set[str] = set()
         self._transitions = StageTransitionLog()
@@ -166,16 +163,22 @@ class RunProgress:
         if run.is_success:
             return Decision(Step.SUCCEED, reason=f"Pipeline run {run.id} succeeded.")
         if run.is_failed:
-            return Decision(Step.FAIL, stage=run.failed_stage, reason=run.describe_failure())
-        if self.check_only and run.stages and not self.advance_until_stage:
+            return Decision(Step.FAIL, stage=run.failed_stage, reason=failure_error(run).args[0])
+        if not run.stages_known:
+            # read with GetPipelineRun already (the hook does): DataWorks reports no stages yet
+            return Decision(Step.WAIT, reason=f"Pipeline run {run.id} is {run.status} and reports no stages yet.")
+        if self.check_only and not self.advance_until_stage:
             last_check = run.last_check_stage
             if last_check is None:
+                first = run.ordered_stages[0]
                 return Decision(
-                    Step.FAIL, reason=f"check_only: pipeline run {run.id} has no stage before its first deploy stage."
+                    Step.FAIL,
+                    reason=f"check_only: pipeline run {run.id} has no Build or Check stage to run: its first stage "
+                    f"{first.code} is of type {first.type}.",
                 )
             self.advance_until_stage = last_check.code
         target = self.advance_until_stage
-        if target and run.stages:
+        if target:
             if run.stage(target) is None:
                 codes = ", ".join(stage.code for stage in run.ordered_stages)
                 return Decision(
@@ -191,6 +194,8 @@ class RunProgress:
             return Decision(Step.WAIT, stage=run.current_stage, reason=self._waiting_reason(run))
         target_stage = run.stage(target) if target else None
         beyond_target = target_stage is not None and stage.step > target_stage.step
+        if self.advance_stages and not beyond_target and (refusal := self._exhausted(stage)) is not None:
+            return Decision(Step.FAIL, stage=stage, reason=refusal)
         if self.advance_stages and not beyond_target and self._may_execute(stage.code):
             return Decision(Step.EXECUTE, stage=stage, reason=f"executing stage {stage.code}")
         reason = self._waiting_reason(run)
@@ -198,6 +203,16 @@ class RunProgress:
             self._reported_wait.add(stage.code)
             self.log.info("%s", reason)
         return Decision(Step.WAIT, stage=stage, reason=reason)
+
+    def _exhausted(self, stage: Stage) -> str | None:
+        """Why the wait gives up on ``stage``: DataWorks did not start it after every allowed execution."""
+        record = self._unaccepted.get(stage.code)
+        if record is None or record.failures < self.stage_exec_policy.attempts:
+            return None
+        return (
+            f"DataWorks did not start stage {stage.code} ({stage.type}, step {stage.step}) after {record.failures} "
+            f"executions ({record.last_answer}); waiting does not help."
+        )
 
     def _may_execute(self, code: str) -> bool:
         if code in self._executed:
@@ -250,14 +265,13 @@ class RunProgress:
                 answer,
                 delay or 0.0,
             )
-        elif not record.reported:
-            record.reported = True
+        else:
             self.log.warning(
-                "%s. %s was executed %d times without starting; it must be advanced in the DataWorks console%s.",
-                answer,
+                "Executing %s did not start it (attempt %d of %d): %s. Giving up on it.",
                 where,
                 record.failures,
-                f" (it is executed again every {delay:.0f} s in case that happened)" if delay else "",
+                policy.attempts,
+                answer,
             )
 
     @property
@@ -281,11 +295,6 @@ class RunProgress:
             return f"Pipeline run {run.id} is being prepared by DataWorks (Init) at {where}."
         unaccepted = self._unaccepted.get(stage.code)
         if unaccepted is not None:
-            if unaccepted.failures >= self.stage_exec_policy.attempts:
-                return (
-                    f"Pipeline run {run.id} waits at {where}: it was executed {unaccepted.failures} times "
-                    f"without starting ({unaccepted.last_answer}); it must be advanced in the DataWorks console."
-                )
             return (
                 f"Pipeline run {run.id} waits at {where}: {unaccepted.last_answer}; it is executed again "
                 "after a backoff."

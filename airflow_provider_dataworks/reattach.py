@@ -54,6 +54,10 @@ STATE_KEY = "dataworks_pipeline_run"
 _TAG_RE = re.compile(r"\[airflow:([0-9a-f]{16})(?::([0-9a-f]{8}))?\]")
 #: DataWorks' clock and Airflow's may differ: a run this much older than the attempt may still be its
 CLOCK_SKEW_SECONDS = 600
+#: the longest Description this provider writes (marker and user text). The SDK documents no limit; 255
+#: characters is a common bound for such fields, and the marker comes first, so a server that keeps even
+#: fewer characters still keeps the marker (35 characters).
+MAX_DESCRIPTION = 255
 #: pipeline-run statuses that are still going (the ``Status`` filter takes one value)
 ACTIVE_STATUSES = ("Running", "Init")
 
@@ -125,23 +129,51 @@ def tag_marker(tag: str, attempt: str | None = None) -> str:
     return f"[airflow:{tag}:{attempt}]" if attempt else f"[airflow:{tag}]"
 
 
-def tagged_description(description: str | None, tag: str, attempt: str | None = None) -> str:
-    """Return ``description`` with this task instance's (and attempt's) marker appended."""
-    base = (description or "").strip()
+def tagged_description(description: str | None, tag: str, attempt: str | None = None, logger: Any = None) -> str:
+    """Return this task instance's (and attempt's) marker, then ``description``, within :data:`MAX_DESCRIPTION`.
+
+    The marker comes first, so a server that shortens long descriptions cuts the user's text, never
+    the marker a retry looks for. The user's text is shortened here past the bound (and that is logged).
+    """
     marker = tag_marker(tag, attempt)
-    return f"{base} {marker}" if base else marker
+    base = (description or "").strip()
+    if not base:
+        return marker
+    room = MAX_DESCRIPTION - len(marker) - 1
+    if len(base) > room:
+        (logger or log).warning(
+            "The description is %d characters; the pipeline run's Description keeps its first %d (with this task's "
+            "%d-character marker in front, %d in all).",
+            len(base),
+            room,
+            len(marker),
+            MAX_DESCRIPTION,
+        )
+        base = base[:room].rstrip()
+    return f"{marker} {base}"
+
+
+def _marker(description: str | None) -> tuple[str, str] | None:
+    """The marker a run's Description carries: the leading one (this version writes it first), else the last
+    one (runs created by versions that appended it)."""
+    text = description or ""
+    leading = _TAG_RE.match(text.lstrip())
+    if leading is not None:
+        return leading.group(1), leading.group(2) or ""
+    found = _TAG_RE.findall(text)
+    return found[-1] if found else None
 
 
 def description_tag(description: str | None) -> str | None:
-    """Return the task-instance tag a run's Description carries (the last marker), or ``None``."""
-    found = _TAG_RE.findall(description or "")
-    return found[-1][0] if found else None
+    """Return the task-instance tag a run's Description carries, or ``None``."""
+    found = _marker(description)
+    return found[0] if found else None
 
 
 def description_attempt(description: str | None) -> str | None:
-    """Return the attempt key of a run's (last) marker, or ``None`` for a marker without one."""
-    found = _TAG_RE.findall(description or "")
-    return (found[-1][1] or None) if found else None
+    """Return the attempt key of a run's marker, or ``None`` for a marker without one."""
+    found = _marker(description)
+    return (found[1] or None) if found else None
 
 
 @dataclass(frozen=True)
@@ -154,6 +186,9 @@ class StoredRun:
     tag: str
     #: the attempt that created the run (``None`` in records written before attempts were recorded)
     attempt: str | None = None
+    #: this task abolished the run (a timeout, a kill, a give-up), read back as ``Termination``/``Cancel``:
+    #: a retry deploys again. A run stopped without this mark was stopped by someone else: a retry does not.
+    abolished: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -162,7 +197,12 @@ class StoredRun:
             "object_id": self.object_id,
             "tag": self.tag,
             "attempt": self.attempt,
+            "abolished": self.abolished,
         }
+
+    def stopped_by_someone(self, run: PipelineRun) -> bool:
+        """Whether ``run`` (this record's run) was abolished, and not by this task."""
+        return run.id == self.pipeline_run_id and run.was_stopped and not self.abolished
 
     @classmethod
     def from_json(cls, value: Any) -> StoredRun | None:
@@ -176,6 +216,7 @@ class StoredRun:
                 object_id=str(value["object_id"]),
                 tag=str(value["tag"]),
                 attempt=str(value["attempt"]) if value.get("attempt") else None,
+                abolished=value.get("abolished") is True,
             )
         except (KeyError, TypeError, ValueError):
             return None

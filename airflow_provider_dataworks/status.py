@@ -48,8 +48,11 @@ class RunMode(StrEnum):
     AUTO = "Auto"
 
 
-#: stage types that change what is deployed; a check-only run never executes them
+#: stage types that change what is deployed (reports name them; nothing is decided on this list)
 DEPLOY_STAGE_TYPES: frozenset[str] = frozenset({"Deploy", "Offline"})
+#: the only stage types a check-only run executes: an allow-list, so a type DataWorks adds later
+#: (or ``Delete``, which the SDK documents) ends a check-only run instead of being executed
+CHECK_STAGE_TYPES: frozenset[str] = frozenset({"Build", "Check"})
 
 TERMINAL_STATUSES: frozenset[PipelineRunStatus] = frozenset(
     {
@@ -60,6 +63,8 @@ TERMINAL_STATUSES: frozenset[PipelineRunStatus] = frozenset(
     }
 )
 FAILED_STATUSES: frozenset[PipelineRunStatus] = TERMINAL_STATUSES - {PipelineRunStatus.SUCCESS}
+#: how a run ends when someone abolishes it (the API page: ``Termination``; a practitioner's guide: ``Cancel``)
+STOPPED_STATUSES: frozenset[PipelineRunStatus] = frozenset({PipelineRunStatus.TERMINATION, PipelineRunStatus.CANCEL})
 
 _warned_unknown: set[tuple[str, str]] = set()
 
@@ -142,6 +147,11 @@ class Stage(_RunStatusRules):
     def is_waiting(self) -> bool:
         """Whether the stage has not started (it waits for DataWorks or for ``ExecPipelineRunStage``)."""
         return self.state is PipelineRunStatus.INIT
+
+    @property
+    def is_check(self) -> bool:
+        """Whether a check-only run may execute the stage: a ``Build`` or ``Check`` stage, nothing else."""
+        return self.type in CHECK_STAGE_TYPES
 
     @property
     def is_deploy(self) -> bool:
@@ -234,6 +244,21 @@ class PipelineRun(_RunStatusRules):
         return self._ordered
 
     @property
+    def was_stopped(self) -> bool:
+        """Whether the run was abolished (``Termination`` or ``Cancel``), by whoever did it."""
+        return self.state in STOPPED_STATUSES
+
+    @property
+    def stages_known(self) -> bool:
+        """Whether the record carries the run's stages.
+
+        The SDK's models name ``Stages`` in every listing row, but nothing confirms that a real
+        listing fills it: an active run read without stages is read again with ``GetPipelineRun``
+        before anything is decided on it.
+        """
+        return bool(self.stages)
+
+    @property
     def failed_stage(self) -> Stage | None:
         """The first stage that failed, if any."""
         return next((stage for stage in self.ordered_stages if stage.is_failed), None)
@@ -267,13 +292,15 @@ class PipelineRun(_RunStatusRules):
 
     @property
     def last_check_stage(self) -> Stage | None:
-        """The last stage before the first ``Deploy``/``Offline`` stage: where a check-only run stops.
+        """The last of the leading ``Build``/``Check`` stages: where a check-only run stops.
 
-        ``None`` when the stages are not known yet, or the first stage already deploys.
+        An allow-list: the first stage of any other type (``Deploy``, ``Offline``, ``Delete``, or a
+        type DataWorks adds later) ends the checks. ``None`` when the stages are not known yet, or
+        the first stage is not a build or a check.
         """
         before: Stage | None = None
         for stage in self.ordered_stages:
-            if stage.is_deploy:
+            if not stage.is_check:
                 return before
             before = stage
         return before

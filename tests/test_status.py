@@ -6,7 +6,9 @@ import dataclasses
 import logging
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_dataworks.exceptions import PipelineRunFailedError, PipelineRunStoppedError
 from airflow_provider_dataworks.progress import RunProgress, StageExecPolicy, Step
 from airflow_provider_dataworks.status import PipelineRun, Stage
 
@@ -116,26 +118,30 @@ class FakeClock:
         return self.now
 
 
-def test_progress_retries_an_unaccepted_stage_after_a_growing_backoff_then_at_the_console_cadence():
+def test_progress_retries_an_unaccepted_stage_after_a_growing_backoff_then_gives_up():
     clock = FakeClock()
-    policy = StageExecPolicy(attempts=3, backoff=10, max_backoff=15, console_interval=600)
+    policy = StageExecPolicy(attempts=3, backoff=10, max_backoff=15)
     progress = RunProgress(stage_exec_policy=policy, clock=clock)
     r = run("Running", ("A", "Success"), ("B", "Init"))
     executions = []
+    decision = progress.decide(r)
     for _ in range(2000):  # one read per second for 2000 s
         decision = progress.decide(r)
+        if decision.step is Step.FAIL:
+            break
         if decision.step is Step.EXECUTE:
             executions.append(clock.now - 1000)
             if len(executions) % 2:
-                progress.refused(decision.stage, RuntimeError("needs approval"))
+                progress.refused(decision.stage, RuntimeError("refused"))
             else:
                 progress.not_started(decision.stage)
         clock.now += 1
-    # backoffs 10, 15 (capped), then every 600 s
-    assert executions == [0, 10, 25, 625, 1225, 1825]
-    reason = progress.decide(r).reason
-    assert "executed 6 times without starting" in reason and "console" in reason
-    assert progress.exec_failures == {"B": 6}
+    # backoffs 10, 15 (capped), then the wait gives up: no hours of waiting on refusals
+    assert executions == [0, 10, 25]
+    assert decision.step is Step.FAIL and decision.stage.code == "B"
+    assert "after 3 executions" in decision.reason and "waiting does not help" in decision.reason
+    assert clock.now - 1000 == 26  # the first read after the third refusal
+    assert progress.exec_failures == {"B": 3}
 
 
 def test_progress_never_executes_an_accepted_running_or_init_run_stage():
@@ -155,24 +161,22 @@ def test_progress_never_executes_an_accepted_running_or_init_run_stage():
 
 def test_progress_resumes_the_backoff_it_is_handed():
     clock = FakeClock()
-    policy = {"attempts": 2, "backoff": 5, "max_backoff": 5, "console_interval": 0}
+    policy = {"attempts": 2, "backoff": 5, "max_backoff": 5}
     r = run("Running", ("A", "Success"), ("B", "Init"))
     resumed = RunProgress(stage_exec_policy=policy, exec_failures={"B": 1}, clock=clock)
     assert resumed.decide(r).step is Step.WAIT
     clock.now += 5
     assert resumed.decide(r).step is Step.EXECUTE
-    # console_interval 0: once the attempts are spent the stage is left to the console
+    # the attempts were spent before the hand-over: the wait gives up at once
     spent = RunProgress(stage_exec_policy=policy, exec_failures={"B": 2}, clock=clock)
-    for _ in range(3):
-        clock.now += 1000
-        assert spent.decide(r).step is Step.WAIT
-    assert "console" in spent.decide(r).reason
+    decision = spent.decide(r)
+    assert decision.step is Step.FAIL and "after 2 executions" in decision.reason
 
 
 def test_progress_says_when_its_decision_on_an_unchanged_run_may_change():
     """A quiet wait is woken after recheck_in: exactly when a refused stage's backoff ends, never otherwise."""
     clock = FakeClock()
-    policy = StageExecPolicy(attempts=2, backoff=10, max_backoff=10, console_interval=0)
+    policy = StageExecPolicy(attempts=2, backoff=10, max_backoff=10)
     progress = RunProgress(stage_exec_policy=policy, clock=clock)
     waiting = run("Running", ("A", "Success"), ("B", "Init"))
     assert progress.recheck_in(waiting) is None  # nothing refused: only a change changes the decision
@@ -185,7 +189,7 @@ def test_progress_says_when_its_decision_on_an_unchanged_run_may_change():
     assert progress.recheck_in(waiting) == 0
     assert progress.decide(waiting).step is Step.EXECUTE
 
-    progress.not_started(waiting.stage("B"))  # attempts spent, console_interval 0: never again
+    progress.not_started(waiting.stage("B"))  # attempts spent: the wait gives up, no timer to wait for
     assert progress.recheck_in(waiting) is None
     # B was started in the console: the refused record no longer concerns the run's next stage
     assert progress.recheck_in(run("Running", ("A", "Success"), ("B", "Running"))) is None
@@ -206,9 +210,54 @@ def test_stage_exec_policy_names_the_bad_field(policy, field):
     assert StageExecPolicy.coerce(StageExecPolicy(attempts=2).to_dict()) == StageExecPolicy(attempts=2)
 
 
+def test_check_only_executes_only_build_and_check_stages():
+    """An allow-list: a Delete stage (or any type DataWorks adds) ends a check-only run's checks."""
+    delete_first = RunProgress(check_only=True)
+    stages = [("B", "Success", "Build"), ("C", "Init", "Check"), ("X", "Init", "Delete"), ("P", "Init", "Deploy")]
+    r = typed_run("Running", *stages)
+    decision = delete_first.decide(r)
+    assert decision.step is Step.EXECUTE and decision.stage.code == "C"
+    delete_first.executed(decision.stage)
+    done = typed_run("Running", ("B", "Success", "Build"), ("C", "Success", "Check"), *stages[2:])
+    assert delete_first.decide(done).step is Step.SUCCEED
+    assert typed_run("Running", *stages).last_check_stage.code == "C"
+    unknown = typed_run("Running", ("B", "Success", "Build"), ("N", "Init", "Notify"), ("C", "Init", "Check"))
+    assert unknown.last_check_stage.code == "B"
+    no_check = RunProgress(check_only=True).decide(typed_run("Running", ("X", "Init", "Delete")))
+    assert no_check.step is Step.FAIL and "no Build or Check stage" in no_check.reason
+
+
+def test_a_run_stopped_by_someone_fails_without_retry_naming_it():
+    stopped = run("Termination", ("A", "Success"), ("B", "Termination"))
+    decision = RunProgress().decide(stopped)
+    assert decision.step is Step.FAIL
+    with pytest.raises(PipelineRunStoppedError, match="stopped outside this task") as caught:
+        decision.raise_for_failure(stopped)
+    assert isinstance(caught.value, AirflowFailException)
+    failed = run("Fail", ("A", "Fail"))
+    with pytest.raises(PipelineRunFailedError) as plain:
+        RunProgress().decide(failed).raise_for_failure(failed)
+    assert not isinstance(plain.value, AirflowFailException)
+
+
+def test_a_run_without_stages_is_never_decided_on():
+    bare = PipelineRun(id="r", project_id=1, status="Running")
+    decision = RunProgress(advance_until_stage="DEV").decide(bare)
+    assert decision.step is Step.WAIT and "no stages" in decision.reason
+
+
 def test_progress_fails_on_a_target_the_run_does_not_have():
     decision = RunProgress(advance_until_stage="DEV").decide(run("Running", ("A", "Success"), ("B", "Init")))
     assert decision.step is Step.FAIL and "DEV" in decision.reason
+
+
+def typed_run(status, *stages):
+    return PipelineRun(
+        id="r",
+        project_id=1,
+        status=status,
+        stages=tuple(Stage(code=c, step=i, type=t, status=st) for i, (c, st, t) in enumerate(stages, 1)),
+    )
 
 
 def test_progress_reports_failure_and_success():

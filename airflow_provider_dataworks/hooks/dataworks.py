@@ -45,10 +45,13 @@ from airflow_provider_dataworks.exceptions import (
     DataWorksTransportError,
     PipelineRunAmbiguousCreateError,
     PipelineRunTimeoutError,
+    Remedy,
+    error_remedy,
     is_transient,
 )
 from airflow_provider_dataworks.hooks import budget, transport
 from airflow_provider_dataworks.hooks.errors import translate_sdk_error
+from airflow_provider_dataworks.hooks.paging import served_page_size
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import ConnectionSettings, parse_choice, parse_project_id
 from airflow_provider_dataworks.pacing import pause_before_next_read
@@ -133,6 +136,21 @@ def validate_object_id(object_id: Any, field_name: str = "object_id") -> str:
             f"(.expand({field_name}=[...]))."
         )
     return text
+
+
+def check_auto_mode(run_mode: str | None, auto_run_until_stage: str | None) -> None:
+    """``RunMode=Auto`` and ``AutoRunUntilStage`` go together (the SDK: "must be used together")."""
+    if auto_run_until_stage and run_mode != RunMode.AUTO.value:
+        raise ValueError(
+            "auto_run_until_stage needs run_mode='Auto' (DataWorks only auto-runs stages in Auto mode); "
+            f"got run_mode={run_mode!r}."
+        )
+    if run_mode == RunMode.AUTO.value and not auto_run_until_stage:
+        raise ValueError(
+            "run_mode='Auto' needs auto_run_until_stage: the stage code where DataWorks stops running stages by "
+            "itself, e.g. 'DEV' (the SDK: RunMode Auto must be used together with AutoRunUntilStage). Stage codes "
+            "differ per workspace, so none is guessed for you."
+        )
 
 
 class DataWorksHook(BaseHook):
@@ -350,11 +368,7 @@ class DataWorksHook(BaseHook):
     ) -> dict[str, Any]:
         run_type = parse_choice(RunType, type, "type")
         mode = parse_choice(RunMode, run_mode, "run_mode") if run_mode else None
-        if auto_run_until_stage and mode != RunMode.AUTO.value:
-            raise ValueError(
-                "auto_run_until_stage needs run_mode='Auto' (DataWorks only auto-runs stages in Auto mode); "
-                f"got run_mode={run_mode!r}."
-            )
+        check_auto_mode(mode, auto_run_until_stage)
         return {
             "project_id": project_id,
             "type": run_type,
@@ -464,7 +478,8 @@ class DataWorksHook(BaseHook):
         last = _collect(body, "PipelineRuns", PipelineRun.from_api, runs, page_size)
         if isinstance(total, int) or (isinstance(total, str) and total.isdigit()):
             # _collect counts the rows it was given; across pages the page number says how many came before
-            last = (page_number - 1) * page_size + len(runs) >= int(total) or not runs
+            served = served_page_size(body.get("PagingInfo") or {}, page_size)
+            last = (page_number - 1) * served + len(runs) >= int(total) or not runs
         return runs, last
 
     async def list_pipeline_runs_async(
@@ -571,19 +586,20 @@ class DataWorksHook(BaseHook):
         """Read the run (unless given), decide what comes next, and execute the next stage if that is it.
 
         Every wait — the blocking loop below, the check before deferring, the sensor's poke and
-        the trigger — takes its steps here, so they cannot drift apart. An execution DataWorks
-        does not accept (``Success: false``, or a 4xx such as a stage that needs an approval in the
-        console) is recorded in ``progress``, which executes it again after a backoff; other
-        errors propagate.
+        the trigger — takes its steps here, so they cannot drift apart. A given run that is active
+        but carries no stages (a listing row) is read again with ``GetPipelineRun`` first. An
+        execution DataWorks does not accept (``Success: false``, a 4xx) is recorded in ``progress``,
+        which executes it again after a backoff and gives up after its attempts; a permission
+        error, a missing run and transient errors propagate (see :func:`error_remedy`).
         """
-        if run is None:
+        if run is None or (not run.is_terminal and not run.stages_known):
             run = self.get_pipeline_run(run_id, project_id)
         decision = progress.decide(run)
         if decision.step is Step.EXECUTE and decision.stage is not None:
             try:
                 started = self.exec_pipeline_run_stage(run_id, decision.stage.code, project_id)
             except DataWorksClientError as err:
-                progress.refused(decision.stage, err)
+                _record_refusal(progress, decision.stage, err)
             else:
                 _record_exec(progress, decision.stage, started)
         return run, decision
@@ -591,14 +607,14 @@ class DataWorksHook(BaseHook):
     async def advance_pipeline_run_async(
         self, run_id: str, project_id: Any, progress: RunProgress, run: PipelineRun | None = None
     ) -> tuple[PipelineRun, Decision]:
-        if run is None:
+        if run is None or (not run.is_terminal and not run.stages_known):
             run = await self.get_pipeline_run_async(run_id, project_id)
         decision = progress.decide(run)
         if decision.step is Step.EXECUTE and decision.stage is not None:
             try:
                 started = await self.exec_pipeline_run_stage_async(run_id, decision.stage.code, project_id)
             except DataWorksClientError as err:
-                progress.refused(decision.stage, err)
+                _record_refusal(progress, decision.stage, err)
             else:
                 _record_exec(progress, decision.stage, started)
         return run, decision
@@ -619,27 +635,41 @@ class DataWorksHook(BaseHook):
     ) -> PipelineRun:
         """Poll (and optionally drive) a run until it finishes; return the final run.
 
+        Transient errors (throttling, 5xx, no answer) never end the wait while its deadline is
+        ahead: the wait logs "DataWorks unreachable since …" and reads again a poll interval later.
+
         :param deadline: absolute ``time.time()`` after which the wait gives up.
         :param progress: carry memory of executed stages over several waits (optional).
         :raises PipelineRunFailedError: the run ended ``Fail``, ``Termination`` or ``Cancel``.
+        :raises PipelineRunGaveUpError: the run cannot reach what was asked (see :class:`RunProgress`).
         :raises PipelineRunTimeoutError: the deadline passed first; the run is left as it is.
         """
         project = self.resolve_project_id(project_id)
         progress = progress or RunProgress(
             advance_stages=advance_stages, advance_until_stage=advance_until_stage, logger=self.log
         )
+        outage = Outage(self.log, run_id)
+        run: PipelineRun | None = None
         while True:
-            run, decision = self.advance_pipeline_run(run_id, project, progress)
-            if decision.step is Step.SUCCEED:
-                self.log.info("%s", decision.reason)
-                return run
-            decision.raise_for_failure(run)
+            try:
+                run, decision = self.advance_pipeline_run(run_id, project, progress)
+            except DataWorksError as err:
+                if not is_transient(err):
+                    raise
+                outage.failed(err)
+            else:
+                outage.ended()
+                if decision.step is Step.SUCCEED:
+                    self.log.info("%s", decision.reason)
+                    return run
+                decision.raise_for_failure(run)
             pause = pause_before_next_read(poll_interval, deadline)
             if pause is None:
+                stop = progress.describe_stop(run) + outage.describe()
                 raise PipelineRunTimeoutError(
-                    f"Pipeline run {run_id} did not finish before the timeout. {progress.describe_stop(run)}",
+                    f"Pipeline run {run_id} did not finish before the timeout. {stop}",
                     run=run,
-                    stage=run.current_stage,
+                    stage=run.current_stage if run is not None else None,
                 )
             sleep(pause)
 
@@ -665,6 +695,57 @@ class DataWorksHook(BaseHook):
 
 
 # -------------------------------------------------------------------- helpers
+
+
+class Outage:
+    """A wait's memory of DataWorks not answering: when it began, how many reads failed since.
+
+    Transient errors never end a wait while its deadline is ahead (the per-call retries ran out,
+    DataWorks may still be deploying); the wait logs that it goes on, once per failed read.
+    """
+
+    def __init__(self, logger: Any, run_id: str) -> None:
+        self.log = logger
+        self.run_id = run_id
+        self.since: float | None = None
+        self.failures = 0
+        self.last_error: BaseException | None = None
+
+    def failed(self, error: BaseException) -> None:
+        if self.since is None:
+            self.since = time.time()
+        self.failures += 1
+        self.last_error = error
+        self.log.warning(
+            "DataWorks unreachable since %s (%d failed reads of pipeline run %s), retrying: %s",
+            time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(self.since)),
+            self.failures,
+            self.run_id,
+            error,
+        )
+
+    def ended(self) -> None:
+        if self.since is not None:
+            self.log.info(
+                "DataWorks answers again after %.0f s (%d failed reads).", time.time() - self.since, self.failures
+            )
+        self.since, self.failures, self.last_error = None, 0, None
+
+    def describe(self) -> str:
+        """A sentence for the timeout message while an outage is going on."""
+        if self.since is None:
+            return ""
+        return (
+            f" DataWorks had not answered for {time.time() - self.since:.0f} s ({self.failures} failed reads; "
+            f"last: {self.last_error})."
+        )
+
+
+def _record_refusal(progress: RunProgress, stage: Stage, error: DataWorksClientError) -> None:
+    """An execution DataWorks answered with a 4xx: a refusal to back off from, unless waiting cannot help."""
+    if error_remedy(error) in (Remedy.PERMISSION, Remedy.NOT_FOUND):
+        raise error
+    progress.refused(stage, error)
 
 
 def _record_exec(progress: RunProgress, stage: Stage, started: bool) -> None:
@@ -825,7 +906,11 @@ def _list_params(
 
 
 def _collect(body: dict[str, Any], key: str, parse: Callable[[Any], T], into: list[T], page_size: int) -> bool:
-    """Append one page; return True when it was the last page."""
+    """Append one page; return True when it was the last page.
+
+    The end comes from what the server returned (``TotalCount``, else a page shorter than the
+    ``PageSize`` it answered), never from the page size asked for: a server may serve fewer.
+    """
     paging = body.get("PagingInfo") or {}
     rows = paging.get(key) or []
     into.extend(parse(row) for row in rows)
@@ -835,7 +920,7 @@ def _collect(body: dict[str, Any], key: str, parse: Callable[[Any], T], into: li
             return len(into) >= int(total) or not rows
         except (TypeError, ValueError):
             pass
-    return len(rows) < page_size
+    return len(rows) < served_page_size(paging, page_size)
 
 
 def _parse_run(body: dict[str, Any]) -> PipelineRun:

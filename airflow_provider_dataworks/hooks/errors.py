@@ -24,6 +24,17 @@ _AUTH_CODES = re.compile(
     r"^(InvalidAccessKeyId|SignatureDoesNotMatch|InvalidSecurityToken|InvalidTimeStamp|SignatureNonceUsed|"
     r"Forbidden|ResourceNotAuthorized|NoPermission|InvalidCredentials|IncompleteSignature)",
 )
+#: the not-found family, the one list: DataWorks documents no per-API not-found code (dataworks-api.md §10),
+#: so any code naming a missing thing counts, and the attested message 未找到发布对象 ("object not found")
+NOT_FOUND_CODE = re.compile(r"NotFound|NotExist|Not\.Found|Not\.Exist", re.IGNORECASE)
+NOT_FOUND_MESSAGE = re.compile(r"^未找到|不存在")
+
+
+def is_not_found(status: int | None, code: str | None, message: str) -> bool:
+    """Whether an error answer says the object or run does not exist: HTTP 404 or the not-found family."""
+    return status == 404 or bool(NOT_FOUND_CODE.search(code or "")) or bool(NOT_FOUND_MESSAGE.search(message))
+
+
 # The SDK prefixes DataWorks' message: "code: 400, <original> request id: <id>".
 _SDK_PREFIX = re.compile(r"^code: \d+, (?P<message>.*?)(?: request id: \S*)?$", re.DOTALL)
 # Signs, in the exception chain, that the connection was never established, so the request
@@ -158,7 +169,7 @@ def translate_sdk_error(error: BaseException, action: str) -> DataWorksError:
         cls = DataWorksServerError
     elif status in (401, 403) or _AUTH_CODES.match(code or ""):
         cls = DataWorksAuthError
-    elif status == 404 or message.startswith("未找到") or (code or "").endswith("NotFound"):
+    elif is_not_found(status, code, message):
         cls = DataWorksNotFoundError
     else:
         cls = DataWorksClientError

@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataworks.exceptions import DataWorksError
+from airflow_provider_dataworks.hooks.paging import served_page_size
 from airflow_provider_dataworks.status import PipelineRun, PipelineRunStatus
 
 if TYPE_CHECKING:
@@ -360,14 +361,21 @@ class StatusPoller:
         for row in rows:
             run_id = str(row.get("Id") or "")
             if run_id in unanswered:
-                snapshot.runs[run_id] = self._unchanged(PipelineRun.from_api(row, request_id=request_id))
+                run = PipelineRun.from_api(row, request_id=request_id)
+                if not run.is_terminal and not run.stages_known:
+                    # a row without Stages decides nothing: the run is read with GetPipelineRun below
+                    self.stats["rows_without_stages"] += 1
+                    continue
+                snapshot.runs[run_id] = self._unchanged(run)
                 unanswered.discard(run_id)
         try:
             total: int | None = int(str(paging["TotalCount"]))
         except (KeyError, TypeError, ValueError):
             total = None
-        pages = math.ceil(total / PAGE_SIZE) if total is not None else None
-        return pages, len(rows) >= PAGE_SIZE and (pages is None or page < pages)
+        # pages as the server served them: it may answer fewer rows per page than asked for
+        served = served_page_size(paging, PAGE_SIZE)
+        pages = math.ceil(total / served) if total is not None else None
+        return pages, len(rows) >= served and (pages is None or page < pages)
 
     def _unchanged(self, run: PipelineRun) -> PipelineRun:
         """The last cycle's record of ``run`` when it says the same (all but the read's RequestId), else ``run``.

@@ -72,6 +72,15 @@ class DataWorksRetryPolicy:
             wait = max(wait, min(retry_after, MAX_RETRY_AFTER_SECONDS))
         return wait
 
+    def for_wait(self, poll_interval: float) -> DataWorksRetryPolicy:
+        """This policy for the reads of a wait: no pause longer than about a poll interval.
+
+        A wait rides out an outage read after read until its deadline, so one read need not wait longer
+        than the wait would between two reads.
+        """
+        cap = max(1.0, float(poll_interval))
+        return DataWorksRetryPolicy(self.max_attempts, min(self.base_delay, cap), min(self.max_delay, cap))
+
     def lookup_delays(self, lookups: int) -> list[float]:
         """Seconds to wait before each of ``lookups`` lookups for what an ambiguous create made.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -24,16 +25,21 @@ from airflow_provider_dataworks._compat import (
     is_framework_timeout,
     task_deferral_timeout,
 )
+from airflow_provider_dataworks.abolish import AbolishOutcome, abolish_and_confirm
 from airflow_provider_dataworks.arguments import parse_policy, parse_seconds, parse_stage_code
 from airflow_provider_dataworks.exceptions import (
-    DataWorksClientError,
     DataWorksError,
     DataWorksNotFoundError,
     PipelineRunAmbiguousCreateError,
     PipelineRunFailedError,
+    PipelineRunGaveUpError,
+    PipelineRunStoppedError,
     PipelineRunTimeoutError,
+    Remedy,
+    describe_permission_error,
+    error_remedy,
 )
-from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, validate_object_id
+from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, check_auto_mode, validate_object_id
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.hooks.settings import parse_choice, parse_project_id
 from airflow_provider_dataworks.progress import RunProgress, StageExecPolicy, Step
@@ -68,6 +74,8 @@ DEFAULT_TIMEOUT = timedelta(hours=6)
 RECONCILE_ATTEMPTS = 5
 #: the retry policy of the best-effort abolish in ``on_kill`` and after a timeout
 ABOLISH_RETRY_POLICY = DataWorksRetryPolicy(max_attempts=3, base_delay=0.5, max_delay=2.0)
+#: an ambiguous create is resubmitted at most this many times in one try, once no run of it appeared
+RESUBMITS = 1
 
 # The pre-deferral status check decides silently; the trigger logs the stage transitions, so
 # each shows once in the task log.
@@ -287,6 +295,8 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         self._timing_out = False
         self._timeout_handled = False
         self._abolished_on_timeout = False
+        #: this try's run store, to mark a run this task abolished
+        self._store: RunStore | None = None
 
     # ------------------------------------------------------------------ validation
 
@@ -297,11 +307,8 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         run_type = parse_choice(RunType, self.type, "type")
         run_mode = None if self.run_mode in (None, "") else parse_choice(RunMode, self.run_mode, "run_mode")
         auto_until = parse_stage_code(self.auto_run_until_stage, "auto_run_until_stage")
-        if auto_until and run_mode != RunMode.AUTO.value:
-            raise ValueError(
-                "auto_run_until_stage needs run_mode='Auto' (DataWorks only runs stages by itself in Auto mode); "
-                f"got run_mode={self.run_mode!r}."
-            )
+        check_auto_mode(run_mode, auto_until)
+        advance_until = parse_stage_code(self.advance_until_stage, "advance_until_stage")
         if self.check_only:
             _validate_check_only(run_mode, self.advance_stages, self.advance_until_stage, self.wait_for_completion)
         poll_interval = parse_seconds(self.poll_interval, "poll_interval", allow_none=False)
@@ -314,7 +321,8 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             type=run_type,
             run_mode=run_mode,
             auto_run_until_stage=auto_until,
-            advance_until_stage=parse_stage_code(self.advance_until_stage, "advance_until_stage"),
+            # Auto mode stops where DataWorks stops by itself, unless the task is asked to go further
+            advance_until_stage=advance_until or auto_until,
             poll_interval=poll_interval,
             timeout=parse_seconds(self.timeout, "timeout", allow_none=True),
             retry_policy=retry_policy,
@@ -340,7 +348,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             execution_deadline(context, self.execution_timeout),
         )
 
-        store = RunStore(context, self.log)
+        store = self._store = RunStore(context, self.log)
         tag = task_tag_from_context(context)
         attempt = attempt_from_context(context, self.retries or 0)
         if self.reattach and self.wait_for_completion and not self.deferrable:
@@ -401,42 +409,62 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             if adopted is not None:
                 store.set(StoredRun(adopted.id, project_id, request.object_id, tag, attempt.key))
                 return adopted.id, adopted
-        description = tagged_description(self.description, tag, attempt.key)
-        try:
-            run_id = hook.create_pipeline_run(
-                request.object_id,
-                request.type,
-                project_id=project_id,
-                description=description,
-                run_mode=request.run_mode,
-                auto_run_until_stage=request.auto_run_until_stage,
-            )
-        except PipelineRunAmbiguousCreateError as err:
-            if not self.reattach:
-                raise
-            self.log.warning("%s Looking for the run among the object's pipeline runs.", err)
-            found = reconcile_ambiguous_create(
-                hook,
-                project_id,
-                request.object_id,
-                tag,
-                known_ids=frozenset(known),
-                delays=request.retry_policy.lookup_delays(RECONCILE_ATTEMPTS),
-                since_ms=_since(attempt),
-                logger=self.log,
-            )
-            if found is None:
-                raise PipelineRunAmbiguousCreateError(
-                    f"{err} No pipeline run of this task appeared after {RECONCILE_ATTEMPTS} lookups; nothing "
-                    "was resubmitted. The next try looks for it again before creating one.",
-                    cause=err.cause,
-                ) from err
-            self.log.info("The ambiguous create did create pipeline run %s; adopting it.", found.id)
-            run_id = found.id
+        run_id = self._create(hook, request, project_id, tag, attempt, known)
         # known to on_kill at once: a kill or execution_timeout right after the create still abolishes it
         self.pipeline_run_id, self._run_project_id = run_id, project_id
         store.set(StoredRun(run_id, project_id, request.object_id, tag, attempt.key))
         return run_id, None
+
+    def _create(
+        self, hook: DataWorksHook, request: _Request, project_id: int, tag: str, attempt: Attempt, known: set[str]
+    ) -> str:
+        """Create this try's run; after a create that may or may not have happened, find it or resubmit once.
+
+        DataWorks' guidance for a create without an answer: list the object's runs and "only retry if no
+        matching active pipeline run exists". So the tagged runs are listed over the reconcile window;
+        when none of this attempt appeared, the create is sent again, once, within this try.
+        """
+        description = tagged_description(self.description, tag, attempt.key, self.log)
+        for submission in range(RESUBMITS + 1):
+            try:
+                return hook.create_pipeline_run(
+                    request.object_id,
+                    request.type,
+                    project_id=project_id,
+                    description=description,
+                    run_mode=request.run_mode,
+                    auto_run_until_stage=request.auto_run_until_stage,
+                )
+            except PipelineRunAmbiguousCreateError as err:
+                if not self.reattach:
+                    raise
+                self.log.warning("%s Looking for the run among the object's pipeline runs.", err)
+                found = reconcile_ambiguous_create(
+                    hook,
+                    project_id,
+                    request.object_id,
+                    tag,
+                    known_ids=frozenset(known),
+                    delays=request.retry_policy.lookup_delays(RECONCILE_ATTEMPTS),
+                    since_ms=_since(attempt),
+                    logger=self.log,
+                )
+                if found is not None:
+                    self.log.info("The ambiguous create did create pipeline run %s; adopting it.", found.id)
+                    return found.id
+                if submission < RESUBMITS:
+                    self.log.warning(
+                        "No pipeline run of this task appeared after %d lookups, so the create did not happen: "
+                        "sending it once more (DataWorks: retry only when no matching run exists).",
+                        RECONCILE_ATTEMPTS,
+                    )
+                    continue
+                raise PipelineRunAmbiguousCreateError(
+                    f"{err} No pipeline run of this task appeared after {RECONCILE_ATTEMPTS} lookups, after "
+                    f"{RESUBMITS + 1} submissions. The next try looks for it again before creating one.",
+                    cause=err.cause,
+                ) from err
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     def _reattach(
         self,
@@ -472,6 +500,8 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
                 run = None
             if run is not None:
                 this_attempt = stored.attempt == attempt.key
+                if this_attempt and stored.stopped_by_someone(run):
+                    raise PipelineRunStoppedError(run)
                 if not run.is_terminal or (run.is_success and this_attempt):
                     self.log.info("Reattaching to pipeline run %s (%s) recorded by an earlier try.", run.id, run.status)
                     return run
@@ -541,6 +571,8 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             run = job.hook.get_pipeline_run(record.pipeline_run_id, job.project_id)
         except DataWorksNotFoundError:
             return _GONE
+        if record.attempt == job.attempt.key and record.stopped_by_someone(run):
+            raise PipelineRunStoppedError(run)
         job.seen[run.id] = run
         if run.is_terminal:
             job.known.add(run.id)
@@ -637,12 +669,14 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         abolished = False
         if self.check_only and not run.is_terminal and project_id is not None:
             self.log.info("Every check of pipeline run %s passed; abolishing it (check_only).", run.id)
-            try:
-                hook.with_retry_policy(ABOLISH_RETRY_POLICY).abolish_pipeline_run(run.id, project_id)
-                abolished = True
-            except (DataWorksError, ValueError) as err:
-                # The checks passed either way; the run waits at its deploy stage, which nobody executes.
-                self.log.warning("Could not abolish check-only pipeline run %s: %s", run.id, err)
+            outcome = abolish_and_confirm(hook.with_retry_policy(ABOLISH_RETRY_POLICY), run.id, project_id)
+            abolished = outcome.abolished
+            if abolished:
+                self.log.info("%s", outcome.message)
+            else:
+                # The checks passed either way; the run waits at its first stage after the checks, which
+                # this task never executes.
+                self.log.warning("Check-only pipeline run %s: %s", run.id, outcome.message)
         if self.report:
             from airflow_provider_dataworks.report import publish_report
 
@@ -685,6 +719,8 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         except PipelineRunFailedError as err:
             self._finished(context, hook, err.run, request.object_id)
             raise
+        except PipelineRunGaveUpError as err:
+            raise self._give_up(err, run_id, project_id) from err.cause
         except PipelineRunTimeoutError:
             self._finished_by_timeout(context, hook, run_id, project_id, request.object_id)
             raise
@@ -695,13 +731,18 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         self, hook: DataWorksHook, request: _Request, run_id: str, project_id: int, deadline: float | None
     ) -> PipelineRun:
         try:
-            return hook.wait_for_pipeline_run(
+            return hook.with_retry_policy(request.retry_policy.for_wait(request.poll_interval)).wait_for_pipeline_run(
                 run_id,
                 project_id,
                 poll_interval=request.poll_interval,
                 deadline=deadline,
                 progress=self._progress(request),
             )
+        except (PipelineRunFailedError, PipelineRunGaveUpError):
+            raise
+        except DataWorksError as err:
+            # not transient (the wait rides those out): a permission error, a run that is gone, a refusal
+            raise gave_up(err) from err
         except PipelineRunTimeoutError as err:
             raise self._timed_out(err, run_id, project_id) from None
         except AirflowTaskTimeout:
@@ -734,11 +775,21 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             check_only=self.check_only,
             stage_exec_policy=request.stage_exec_policy,
         )
-        # Starts the next stage now rather than a poll interval later; the trigger is told it ran.
-        run, decision = hook.advance_pipeline_run(run_id, project_id, progress, run)
-        if decision.step in (Step.SUCCEED, Step.FAIL):
+        # Starts the next stage now rather than a poll interval later; the trigger is told it ran. A transient
+        # error here is left to the trigger, which rides it out until the deadline.
+        try:
+            run, decision = hook.advance_pipeline_run(run_id, project_id, progress, run)
+        except DataWorksError as err:
+            if error_remedy(err) is not Remedy.TRANSIENT:
+                raise self._give_up(gave_up(err), run_id, project_id) from err
+            self.log.warning("The status check before deferring failed (%s); the trigger reads the run.", err)
+            run, decision = None, None
+        if run is not None and decision is not None and decision.step in (Step.SUCCEED, Step.FAIL):
             StageTransitionLog().log(run, cast("Any", self.log))
-            decision.raise_for_failure(run)
+            try:
+                decision.raise_for_failure(run)
+            except PipelineRunGaveUpError as err:
+                raise self._give_up(err, run_id, project_id) from None
             self.log.info("%s", decision.reason)
             return run
         for code in progress.executed_stages:
@@ -796,6 +847,12 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         except PipelineRunFailedError as err:
             self._finished(context, self._hook(request.retry_policy), err.run, request.object_id)
             raise
+        except PipelineRunGaveUpError as err:
+            # the trigger gave up on the run (an error waiting cannot heal): close it before failing
+            self._kill_hook = self._hook(ABOLISH_RETRY_POLICY)
+            run_id = pipeline_run_id or event["pipeline_run_id"]
+            project = int(project_id if project_id is not None else event["project_id"])
+            raise self._give_up(err, run_id, project) from None
         except PipelineRunTimeoutError as err:
             # the validated event names its run and workspace too (dag.test() resumes with the event alone)
             run_id = pipeline_run_id or event["pipeline_run_id"]
@@ -854,32 +911,50 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         self._timing_out = True
         message = str(error)
         if self.cancel_on_timeout:
-            self._abolished_on_timeout, outcome = self._abolish(run_id, project_id)
-            message += f" {outcome}"
+            outcome = self._abolish(run_id, project_id)
+            self._abolished_on_timeout = outcome.abolished
+            message += f" {outcome.message}"
         else:
             message += f" Pipeline run {run_id} was left running (cancel_on_timeout is off)."
         self._timeout_handled = True
         return PipelineRunTimeoutError(message, run=error.run, stage=error.stage)
 
-    def _abolish(self, run_id: str, project_id: int) -> tuple[bool, str]:
-        """Abolish the run, best effort and bounded; return whether it was, and what happened."""
+    def _give_up(self, error: PipelineRunGaveUpError, run_id: str, project_id: int) -> PipelineRunGaveUpError:
+        """Close a run the task gave up on (``cancel_on_timeout``); return the error to raise (no retry).
+
+        No run is left open by the provider's own decision: it could block the object's next deployment,
+        and a retry would only adopt it and give up the same way.
+        """
+        message = str(error)
+        if self.cancel_on_timeout:
+            message += f" {self._abolish(run_id, project_id).message}"
+        else:
+            message += f" Pipeline run {run_id} was left as it is (cancel_on_timeout is off)."
+        self.log.error("%s", message)
+        return PipelineRunGaveUpError(message, run=error.run, cause=error.cause)
+
+    def _abolish(self, run_id: str, project_id: int) -> AbolishOutcome:
+        """Abolish the run, bounded, and return what a read of it confirmed (never raises)."""
         # A hook of its own, built while the task ran from the settings already read: on_kill runs in
         # a signal handler and must neither look the connection up (the supervisor's lock is not
         # reentrant) nor wait on the locks of the hook that the interrupted code may hold.
         hook = self._kill_hook or self._hook(ABOLISH_RETRY_POLICY)
-        try:
-            hook.abolish_pipeline_run(run_id, project_id)
-        except DataWorksClientError as err:
-            outcome = f"Pipeline run {run_id} could not be abolished (probably already finished): {err}"
-            self.log.info("%s", outcome)
-        except (DataWorksError, ValueError) as err:
-            outcome = f"Abolishing pipeline run {run_id} failed: {err}"
-            self.log.error("%s", outcome)
+        outcome = abolish_and_confirm(hook, run_id, project_id)
+        if outcome.abolished:
+            self.log.info("%s", outcome.message)
+            self._remember_abolished(run_id, project_id)
         else:
-            outcome = f"Pipeline run {run_id} was abolished."
-            self.log.info("%s", outcome)
-            return True, outcome
-        return False, outcome
+            self.log.warning("%s", outcome.message)
+        return outcome
+
+    def _remember_abolished(self, run_id: str, project_id: int) -> None:
+        """Mark the stored record: this task abolished its run, so a retry may deploy again."""
+        store = self._store
+        if store is None:
+            return
+        record = store.get()
+        if record is not None and record.pipeline_run_id == run_id and record.project_id == project_id:
+            store.set(dataclasses.replace(record, abolished=True))
 
     def on_kill(self) -> None:
         """Abolish the run when the task is killed (``cancel_on_kill``); never raises.
@@ -895,3 +970,10 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             self._abolish(run_id, project_id)
         except Exception:
             self.log.exception("on_kill could not abolish pipeline run %s", run_id)
+
+
+def gave_up(error: DataWorksError) -> PipelineRunGaveUpError:
+    """The give-up for an error that waiting cannot heal, worded by its remedy."""
+    if error_remedy(error) is Remedy.PERMISSION:
+        return PipelineRunGaveUpError(describe_permission_error(error), cause=error)
+    return PipelineRunGaveUpError(f"Waiting cannot heal this: {error}", cause=error)

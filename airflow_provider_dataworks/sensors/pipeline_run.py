@@ -26,8 +26,15 @@ from airflow_provider_dataworks._compat import (
 )
 from airflow_provider_dataworks.arguments import parse_policy, parse_stage_code
 from airflow_provider_dataworks.exceptions import (
+    DataWorksError,
     PipelineRunFailedError,
+    PipelineRunGaveUpError,
     PipelineRunTimeoutError,
+    Remedy,
+    describe_permission_error,
+    error_remedy,
+    failure_error,
+    is_transient,
 )
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
@@ -154,14 +161,23 @@ class PipelineRunSensor(BaseSensorOperator):
                 logger=self.log,
                 stage_exec_policy=self._stage_exec_policy(),
             )
-        run, decision = hook.advance_pipeline_run(run_id, project_id, self._progress)
+        try:
+            run, decision = hook.advance_pipeline_run(run_id, project_id, self._progress)
+        except DataWorksError as err:
+            if is_transient(err):
+                # the retries of this read ran out; the sensor's own timeout ends the wait, not an outage
+                self.log.warning("DataWorks did not answer (%s); reading pipeline run %s again later.", err, run_id)
+                return False
+            if error_remedy(err) is Remedy.PERMISSION:
+                raise PipelineRunGaveUpError(describe_permission_error(err), cause=err) from err
+            raise PipelineRunGaveUpError(f"Waiting cannot heal this: {err}", cause=err) from err
         if decision.step is Step.SUCCEED:
             self.log.info("%s", decision.reason)
             self._report(context, run)
             return PokeReturnValue(is_done=True, xcom_value=run.id)
         if decision.step is Step.FAIL and run.is_failed:
             self._report(context, run)
-            raise AirflowFailException(str(PipelineRunFailedError(run)))
+            raise AirflowFailException(str(failure_error(run)))
         decision.raise_for_failure(run)
         return False
 

@@ -27,14 +27,19 @@ from airflow_provider_dataworks._compat import (
     deferral_end,
     outlast_cancels,
 )
+from airflow_provider_dataworks.abolish import abolish_and_confirm_async
 from airflow_provider_dataworks.exceptions import (
-    DataWorksClientError,
     DataWorksError,
     InvalidTriggerEventError,
-    PipelineRunFailedError,
+    PipelineRunGaveUpError,
     PipelineRunTimeoutError,
+    Remedy,
+    describe_permission_error,
+    error_remedy,
+    failure_error,
+    is_transient,
 )
-from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
+from airflow_provider_dataworks.hooks.dataworks import DataWorksHook, Outage
 from airflow_provider_dataworks.hooks.poller import StatusReads, status_reads
 from airflow_provider_dataworks.hooks.retry import DataWorksRetryPolicy
 from airflow_provider_dataworks.pacing import delay_before_first_read, pause_before_next_read
@@ -57,9 +62,10 @@ class PipelineRunEvent(TypedDict):
       * ``failed`` — the run ended ``Fail``, ``Termination`` or ``Cancel``; ``run`` says where.
       * ``timeout`` — ``end_time`` passed while the run was still active; the run was left as it
         is (the operator abolishes it when ``cancel_on_timeout`` is on); ``message`` names the stage.
-      * ``error`` — the run could not be read or driven (the error budget of the retry policy
-        was spent, the connection is invalid, ``advance_until_stage`` is not a stage of the run);
-        ``run`` is the last run read, if any.
+      * ``error`` — the wait gave up: an error waiting cannot heal (a permission error, an invalid
+        connection, a run that is gone), ``advance_until_stage`` is not a stage of the run, or a
+        stage DataWorks kept refusing; ``run`` is the last run read, if any. Transient errors never
+        make an event: the trigger rides them out until ``end_time``.
     """
 
     status: EventStatus
@@ -88,9 +94,10 @@ def resolve_trigger_event(
     :return: the final run, for a ``success`` event only.
     :raises InvalidTriggerEventError: no event, not a mapping, a missing key, an unknown status, an
         event about another run, or a ``success`` the run itself does not confirm.
-    :raises PipelineRunFailedError: ``failed``.
+    :raises PipelineRunFailedError: ``failed`` (:class:`PipelineRunStoppedError`, no retry, when someone
+        abolished the run).
     :raises PipelineRunTimeoutError: ``timeout``.
-    :raises DataWorksError: ``error``.
+    :raises PipelineRunGaveUpError: ``error`` (no retry).
     """
     event = check_event(
         event,
@@ -127,14 +134,14 @@ def resolve_trigger_event(
                 f"The trigger reported a failure of pipeline run {run_id}, but the run it sent is "
                 f"{run.status if run else 'missing'}: {message}"
             )
-        raise PipelineRunFailedError(run)
+        raise failure_error(run)
     if status == "timeout":
         raise PipelineRunTimeoutError(
             message or f"Pipeline run {run_id} did not finish before the timeout.",
             run=run,
             stage=run.current_stage if run else None,
         )
-    raise DataWorksError(message or f"Waiting for pipeline run {run_id} failed.")
+    raise PipelineRunGaveUpError(message or f"Waiting for pipeline run {run_id} failed.", run=run)
 
 
 class PipelineRunTrigger(BaseTrigger):
@@ -228,11 +235,9 @@ class PipelineRunTrigger(BaseTrigger):
         )
 
     def _hook(self, retry_policy: DataWorksRetryPolicy | None = None) -> DataWorksHook:
-        return DataWorksHook(
-            self.dataworks_conn_id,
-            region=self.region,
-            retry_policy=retry_policy or DataWorksRetryPolicy.coerce(self.retry_policy),
-        )
+        # the reads of a wait pause no longer than about a poll interval between retries (see for_wait)
+        policy = retry_policy or DataWorksRetryPolicy.coerce(self.retry_policy).for_wait(self.poll_interval)
+        return DataWorksHook(self.dataworks_conn_id, region=self.region, retry_policy=policy)
 
     def _event(self, status: EventStatus, message: str, run: PipelineRun | None) -> TriggerEvent:
         payload: PipelineRunEvent = {
@@ -284,36 +289,46 @@ class PipelineRunTrigger(BaseTrigger):
         recheck_in: float | None = None
         if (delay := delay_before_first_read(self.next_poll_at, self.end_time)) > 0:
             await asyncio.sleep(delay)
+        outage = Outage(self.log, self.pipeline_run_id)
         while True:
-            # Transient errors were already retried by the hook; what reaches here spent the
-            # error budget (or is permanent). Report it; never cancel the run because of it.
+            # Transient errors were already retried by the hook; they never end the wait while the
+            # deadline is ahead (DataWorks may be deploying all along). Anything else ends it.
+            decision = None
             try:
                 status = await reads.read(pause, known=known, recheck_in=recheck_in)
                 run, decision = await hook.advance_pipeline_run_async(
                     self.pipeline_run_id, self.project_id, progress, run=status
                 )
             except (DataWorksError, ValueError) as err:
-                return self._event("error", f"Could not read or drive pipeline run {self.pipeline_run_id}: {err}", run)
-            if decision.step is Step.SUCCEED:
+                if not is_transient(err):
+                    return self._event("error", self._error_message(err), run)
+                outage.failed(err)
+            else:
+                outage.ended()
+            if decision is not None and decision.step is Step.SUCCEED:
                 self.log.info("%s", decision.reason)
                 return self._event("success", decision.reason, run)
-            if decision.step is Step.FAIL:
-                return self._event("failed" if run.is_failed else "error", decision.reason, run)
+            if decision is not None and decision.step is Step.FAIL:
+                return self._event("failed" if run is not None and run.is_failed else "error", decision.reason, run)
             next_pause = pause_before_next_read(self.poll_interval, self.end_time)
             if next_pause is None:
-                message = (
-                    f"Pipeline run {self.pipeline_run_id} did not finish before the timeout. "
-                    f"{progress.describe_stop(run)}"
-                )
+                stop = progress.describe_stop(run) + outage.describe()
+                message = f"Pipeline run {self.pipeline_run_id} did not finish before the timeout. {stop}"
                 self.log.warning("%s", message)
                 return self._event("timeout", message, run)
             pause = next_pause
             # Waiting on a run that does not change decides the same again until the clock says
             # otherwise (a refused stage's backoff ends, the deadline comes), so the shared poller
             # wakes this trigger only when the run changes: a quiet wait costs no objects per cycle.
-            known = run if decision.step is Step.WAIT else None
+            known = run if decision is not None and decision.step is Step.WAIT else None
             left = None if self.end_time is None else self.end_time - time.time()
-            recheck_in = min((s for s in (progress.recheck_in(run), left) if s is not None), default=None)
+            recheck = progress.recheck_in(run) if run is not None and decision is not None else None
+            recheck_in = min((s for s in (recheck, left) if s is not None), default=None)
+
+    def _error_message(self, error: BaseException) -> str:
+        if error_remedy(error) is Remedy.PERMISSION and isinstance(error, DataWorksError):
+            return describe_permission_error(error)
+        return f"Could not read or drive pipeline run {self.pipeline_run_id}; waiting cannot heal this: {error}"
 
     async def _cancelled_below_3_3(self) -> None:
         """Below Airflow 3.3: abolish the run if the cancellation was a user's kill; never raises.
@@ -353,14 +368,19 @@ class PipelineRunTrigger(BaseTrigger):
             DataWorksRetryPolicy(max_attempts=min(policy.max_attempts, 3), base_delay=policy.base_delay, max_delay=2.0)
         )
         try:
-            await asyncio.wait_for(
-                hook.abolish_pipeline_run_async(self.pipeline_run_id, self.project_id), timeout=ON_KILL_TIMEOUT
+            outcome = await asyncio.wait_for(
+                abolish_and_confirm_async(hook, self.pipeline_run_id, self.project_id), timeout=ON_KILL_TIMEOUT
             )
-        except DataWorksClientError as err:
-            self.log.info("Pipeline run %s was not abolished (it is probably finished): %s", self.pipeline_run_id, err)
-        except (DataWorksError, ValueError, TimeoutError) as err:
-            self.log.warning("Could not abolish pipeline run %s: %s", self.pipeline_run_id, err or type(err).__name__)
+        except TimeoutError:
+            self.log.warning(
+                "Abolishing pipeline run %s did not finish within %.0f s; its state is not known.",
+                self.pipeline_run_id,
+                ON_KILL_TIMEOUT,
+            )
         except Exception as err:  # the kill path must never raise into the triggerer
             self.log.warning("Could not abolish pipeline run %s: %s", self.pipeline_run_id, type(err).__name__)
         else:
-            self.log.info("Abolished pipeline run %s because the task was killed.", self.pipeline_run_id)
+            if outcome.abolished:
+                self.log.info("The task was killed. %s", outcome.message)
+            else:
+                self.log.warning("The task was killed. %s", outcome.message)

@@ -1,9 +1,10 @@
 """What the wait does when DataWorks does not accept ``ExecPipelineRunStage``, against the emulator.
 
-``Success: false`` (the stage did not start) and a passing 4xx are executed again after a backoff;
-a refused approval stage is reported as needing the console and still tried at the console
-cadence, so an approval given later in the emulator lets the deployment finish. The backoff
-rides on the wait's own reads: reads stay within ⌈duration / poll⌉ + 1.
+``Success: false`` (the stage did not start) and a passing 4xx are executed again after a backoff,
+a bounded number of times; a stage DataWorks keeps refusing ends the wait (no hours of waiting),
+and a permission error ends it at once. An approval stage is executed once, accepted, and waits
+``Running`` until a person approves it. The backoff rides on the wait's own reads: reads stay within
+⌈duration / poll⌉ + 1.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import threading
 import time
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_dataworks.exceptions import DataWorksAuthError, PipelineRunGaveUpError
 from airflow_provider_dataworks.progress import RunProgress, Step
 
 NODE = "8600000000000000002"
 APPROVAL_NODE = "8600000000000000005"
 POLL = 0.02
 #: fast enough for a test, still a growing backoff
-POLICY = {"attempts": 3, "backoff": 0.15, "max_backoff": 0.3, "console_interval": 0.4}
+POLICY = {"attempts": 3, "backoff": 0.15, "max_backoff": 0.3}
 
 
 def stage_records(emu, run_id: str) -> dict[str, dict]:
@@ -92,32 +95,53 @@ def test_a_passing_400_is_retried_and_the_deployment_finishes(hook, emu):
     assert_read_budget(emu, seconds)
 
 
-def test_a_refused_approval_is_reported_for_the_console_and_picked_up_once_approved(hook, emu, caplog):
+def test_an_approval_stage_is_executed_once_and_waits_running_until_a_person_approves(hook, emu):
     run_id = hook.create_pipeline_run(APPROVAL_NODE)
     outcome: dict = {}
     worker = threading.Thread(target=lambda: outcome.update(result=wait(hook, run_id)), daemon=True)
     worker.start()
     deadline = time.time() + 20
-    while sum(1 for status, _ in exec_answers(emu) if status == 400) < POLICY["attempts"] and time.time() < deadline:
+    while stage_records(emu, run_id)["PROD_CHECK"]["status"] != "Running" and time.time() < deadline:
         time.sleep(0.02)
-    refused_before_approval = exec_answers(emu)
-    assert refused_before_approval == [(400, None)] * POLICY["attempts"]
-    assert stage_records(emu, run_id)["PROD_CHECK"]["status"] == "Init"
+    time.sleep(10 * POLL)  # the wait goes on reading; it executes nothing more
+    assert exec_answers(emu) == [(200, None)]
+    assert stage_records(emu, run_id)["PROD_CHECK"]["status"] == "Running"
+    assert worker.is_alive()
 
-    # a console user approves, without starting the stage: the wait's next try must start it
     approved_at = time.time()
-    emu.approve(run_id, "PROD_CHECK", start=False)
+    emu.approve(run_id, "PROD_CHECK")
     worker.join(30)
 
     run, _ = outcome["result"]
     assert run.is_success
     stages = stage_records(emu, run_id)
-    assert stages["PROD_CHECK"]["start_time"] >= approved_at * 1000 - 5
-    assert exec_answers(emu)[-2:] == [(200, None), (200, None)]  # PROD_CHECK once approved, then PROD
-    # spent attempts, then console cadence: never a tight loop
-    assert len(exec_answers(emu)) <= POLICY["attempts"] + 3
-    assert "must be advanced in the DataWorks console" in caplog.text
+    assert stages["PROD_CHECK"]["finish_time"] >= approved_at * 1000 - 5
+    assert exec_answers(emu) == [(200, None), (200, None)]  # PROD_CHECK once, then PROD
     assert len(emu.runs()) == 1
+
+
+def test_a_stage_dataworks_keeps_refusing_ends_the_wait_after_the_attempts(hook, emu):
+    emu.inject_fault("ExecPipelineRunStage", status=400, code="Invalid.Parameter", message="bad stage", count=0)
+    run_id = hook.create_pipeline_run(NODE)
+
+    started = time.time()
+    with pytest.raises(PipelineRunGaveUpError, match="after 3 executions") as caught:
+        wait(hook, run_id)
+
+    assert time.time() - started < 10
+    assert exec_answers(emu) == [(400, "http_error")] * POLICY["attempts"]
+    assert isinstance(caught.value, AirflowFailException)
+    assert emu.run(run_id)["status"] == "Running"  # the hook only waits; closing it is the operator's
+
+
+def test_a_permission_error_on_exec_ends_the_wait_at_once(hook, emu):
+    emu.inject_fault("ExecPipelineRunStage", status=403, code="Forbidden.RAM", message="no permission", count=0)
+    run_id = hook.create_pipeline_run(NODE)
+
+    with pytest.raises(DataWorksAuthError, match=r"Forbidden\.RAM"):
+        wait(hook, run_id)
+
+    assert exec_answers(emu) == [(403, "http_error")]
 
 
 def test_a_stage_that_shows_running_is_never_executed_again(hook, emu):
