@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import data_quality, errors
 from .auth import Credential
+from .shapes import EMPTY, FULL, Shapes
 from .stages import (
     AUTO,
     CANCEL,
@@ -24,7 +25,6 @@ from .stages import (
     STANDARD,
     STATUSES,
     TERMINATION,
-    template_for,
 )
 from .state import DwObject, EmulatorState, Project, Run, Stage, to_ms
 
@@ -41,6 +41,7 @@ class Call:
     request_id: str
     state: EmulatorState
     object_not_found_code: str = errors.OBJECT_NOT_FOUND_CODE
+    shapes: Shapes = field(default_factory=Shapes)
 
     def get(self, name: str) -> str | None:
         """Return parameter ``name``, treating an empty value as absent."""
@@ -204,13 +205,16 @@ def create_pipeline_run(call: Call) -> dict[str, Any]:
         raise errors.invalid_parameter("RunMode", run_mode, f"Allowed values: {', '.join(RUN_MODES)}.")
     # "takes effect only when RunMode=Auto": ignored otherwise, not refused
     until = call.get("AutoRunUntilStage") if run_mode == AUTO else None
+    if run_mode == AUTO and until is None:
+        # The SDK's model: RunMode Auto "must be used together with the AutoRunUntilStage parameter".
+        raise errors.missing_parameter("AutoRunUntilStage", "RunMode Auto must be used together with it.")
     project = call.project()
     # DataWorks deploys only the first object (with its children); a child alone is not deployable.
     obj = project.objects.get(object_ids[0])
     if obj is None:
         raise errors.object_not_found(object_ids, call.object_not_found_code)
     if until is not None:
-        codes = [t.code for t in template_for(run_type, project.mode)]
+        codes = [t.code for t in obj.stage_templates(run_type, project.mode)]
         if until not in codes:
             raise errors.invalid_parameter("AutoRunUntilStage", until, f"Stages of this run: {', '.join(codes)}.")
     run = call.state.create_run(
@@ -218,7 +222,7 @@ def create_pipeline_run(call: Call) -> dict[str, Any]:
         obj=obj,
         object_ids=object_ids,
         run_type=run_type,
-        description=call.get("Description") or "",
+        description=call.shapes.description(call.get("Description") or ""),
         run_mode=run_mode,
         auto_run_until=until,
         creator=call.credential.account_id,
@@ -240,9 +244,20 @@ def get_pipeline_run(call: Call) -> dict[str, Any]:
     return {"Pipeline": run_view(_run(call))}
 
 
+def _list_row(run: Run, list_stages: str) -> dict[str, Any]:
+    view = run_view(run)
+    if list_stages != FULL:
+        if list_stages == EMPTY:
+            view["Stages"] = []
+        else:
+            del view["Stages"]
+    return view
+
+
 def _list_runs(call: Call, key: str, numbers_as_strings: bool) -> dict[str, Any]:
     project = call.project()
     number, size = call.paging()
+    size = call.shapes.page_size(size)
     object_id, status, creator = call.get("ObjectId"), call.get("Status"), call.get("Creator")
     if status is not None and status not in STATUSES:
         raise errors.invalid_parameter("Status", status, f"Allowed values: {', '.join(STATUSES)}.")
@@ -253,7 +268,7 @@ def _list_runs(call: Call, key: str, numbers_as_strings: bool) -> dict[str, Any]
             for run in matched
             if (object_id is None or run.object.id == object_id) and (creator is None or run.creator == creator)
         ]
-    page = [run_view(r) for r in matched[(number - 1) * size : number * size]]
+    page = [_list_row(r, call.shapes.list_stages) for r in matched[(number - 1) * size : number * size]]
     paging: dict[str, Any] = {"PageNumber": number, "PageSize": size, "TotalCount": len(matched), key: page}
     if numbers_as_strings:
         for name in ("PageNumber", "PageSize", "TotalCount"):
@@ -275,6 +290,7 @@ def list_pipeline_run_items(call: Call) -> dict[str, Any]:
     """``ListPipelineRunItems``: the object a run deploys, followed by its children."""
     run = _run(call, "PipelineRunId")
     number, size = call.paging()
+    size = call.shapes.page_size(size)
     items = [item_view(run, obj) for obj in run.object.family()]
     return {
         "PagingInfo": {
@@ -296,7 +312,7 @@ def exec_pipeline_run_stage(call: Call) -> dict[str, Any]:
 def abolish_pipeline_run(call: Call) -> dict[str, Any]:
     """``AbolishPipelineRun``: terminate an active run (it reports ``Termination``)."""
     run = _run(call)
-    call.state.abolish(run)
+    call.state.abolish(run, by="api")
     return {"Success": True}
 
 

@@ -23,11 +23,12 @@ from urllib.parse import quote, urlencode
 from . import errors
 from .auth import DEFAULT_ACCOUNT_ID, Credential
 from .core import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_INIT_SECONDS, EmulatorCore, Settings
-from .faults import HTTP_ERROR, Fault
+from .faults import HTTP_ERROR, Fault, join_actions
 from .quota import UNLIMITED_QPS
 from .runtime import Listener, start_listener
 from .seed import SeedSource, load_seed
 from .server import CONTROL_ROUTES
+from .shapes import FULL
 
 #: Environment variables that would route the SDK's loopback calls through a proxy.
 PROXY_ENV_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
@@ -151,6 +152,11 @@ class DataWorksEmulator:
         stage starts.
     :param read_qps: enforce a read quota (``429 Throttling.User`` above it); ``None``: none.
     :param write_qps: enforce a write quota likewise.
+    :param list_stages: ``ListPipelineRuns`` rows carry ``"full"`` stages, none (``"missing"``: no
+        ``Stages`` key) or ``"empty"`` ones (``Stages: []``); see :mod:`.shapes`.
+    :param description_limit: keep only this many characters of a run's ``Description``.
+    :param max_page_size: serve at most this many rows a page of ``ListPipelineRuns`` and
+        ``ListPipelineRunItems``, whatever ``PageSize`` asked.
     """
 
     def __init__(
@@ -170,6 +176,9 @@ class DataWorksEmulator:
         init_seconds: float = DEFAULT_INIT_SECONDS,
         read_qps: float | None = None,
         write_qps: float | None = None,
+        list_stages: str = FULL,
+        description_limit: int | None = None,
+        max_page_size: int | None = None,
     ) -> None:
         self.stage_seconds = stage_seconds
         self.init_seconds = init_seconds
@@ -185,6 +194,9 @@ class DataWorksEmulator:
         self.clock = clock
         self.read_qps = read_qps
         self.write_qps = write_qps
+        self.list_stages = list_stages
+        self.description_limit = description_limit
+        self.max_page_size = max_page_size
         self._backend: _InProcess | _Remote | None = None
         self._info: dict[str, Any] = {}
 
@@ -213,6 +225,9 @@ class DataWorksEmulator:
             init_seconds=self.init_seconds,
             read_qps=self.read_qps,
             write_qps=self.write_qps,
+            list_stages=self.list_stages,
+            description_limit=self.description_limit,
+            max_page_size=self.max_page_size,
         )
         backend = _InProcess(EmulatorCore(settings, self.clock), self.host, self.port, self.tls, self.cert_dir)
         backend.start()
@@ -252,6 +267,9 @@ class DataWorksEmulator:
             self.tls = self._info.get("protocol") == "https"
             quota = self._info.get("quota") or {}
             self.read_qps, self.write_qps = quota.get("read_qps"), quota.get("write_qps")
+            self.list_stages = str(self._info.get("list_stages", self.list_stages))
+            self.description_limit = self._info.get("description_limit")
+            self.max_page_size = self._info.get("max_page_size")
 
     # --- where to connect ---------------------------------------------------------------------------
 
@@ -301,7 +319,7 @@ class DataWorksEmulator:
 
     def inject_fault(
         self,
-        action: str = "*",
+        action: str | Iterable[str] = "*",
         kind: str = HTTP_ERROR,
         count: int = 1,
         status: int | None = None,
@@ -309,18 +327,25 @@ class DataWorksEmulator:
         message: str | None = None,
         retry_after_ms: int | None = None,
         seconds: float | None = None,
+        for_seconds: float | None = None,
     ) -> Fault:
-        """Make the next ``count`` calls of ``action`` fail as ``kind`` (see :mod:`.faults`)."""
-        fault = Fault(action, kind, count, status, code, message, retry_after_ms, seconds)
-        self._control("add_fault", fault.to_json())
-        return fault
+        """Make the next ``count`` calls of ``action`` fail as ``kind`` (see :mod:`.faults`).
+
+        :param action: an action name, ``"*"``, comma-separated names or a tuple of names.
+        :param count: how many calls it hits; ``0`` or less: every matching call (until cleared,
+            or until ``for_seconds`` have passed).
+        :param for_seconds: the fault disappears by itself this long after now (emulator clock).
+        :return: the fault as the emulator holds it (with ``expires_at`` when timed).
+        """
+        fault = Fault(join_actions(action), kind, count, status, code, message, retry_after_ms, seconds, for_seconds)
+        return Fault.from_json(self._control("add_fault", fault.to_json()))
 
     def clear_faults(self) -> None:
         """Drop every pending fault."""
         self._control("clear_faults")
 
     def pending_faults(self) -> list[Fault]:
-        """Return the faults not used up yet."""
+        """Return the faults not used up (nor expired) yet."""
         return [Fault.from_json(f) for f in self._control("faults")]
 
     def runs(self, object_id: str | int | None = None, project_id: int | None = None) -> list[dict[str, Any]]:
@@ -380,11 +405,16 @@ class DataWorksEmulator:
         *,
         mode: str | None = None,
         stage_seconds: float | None = None,
+        stages: Iterable[Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Add (or replace) a deployable object; the workspace is created (in ``mode``) if needed.
 
         :param children: child node IDs, or child objects as seed-file dicts.
         :param stage_seconds: how long each stage of this object's runs takes (default: the emulator's).
+        :param stages: the stages of this object's runs, in order, e.g.
+            ``[{"code": "BUILD_PACKAGE", "type": "Build"}, {"code": "CLEANUP", "type": "Delete"}, ...]``
+            (``name``/``description`` default from the code; ``self_running`` defaults to true for a
+            ``Build`` stage only); ``None``: the workspace mode's template.
         """
         child_docs = [dict(c) if isinstance(c, Mapping) else {"id": str(c), "type": "Node"} for c in children]
         document = {
@@ -397,6 +427,7 @@ class DataWorksEmulator:
             "fail_message": fail_message,
             "approval_stages": list(approval_stages),
             "stage_seconds": stage_seconds,
+            "stages": None if stages is None else [dict(s) for s in stages],
         }
         added: list[dict[str, Any]] = self._control(
             "add_objects", {"project_id": project_id, "mode": mode, "objects": [document]}
@@ -429,11 +460,22 @@ class DataWorksEmulator:
     def approve(self, run_id: str, stage_code: str, *, start: bool = True) -> dict[str, Any]:
         """Approve a manual-approval stage as a console user would; return the run record.
 
-        :param start: also start the stage when it is its turn; ``False`` only lifts the refusal,
-            so the stage waits for the next ``ExecPipelineRunStage`` (a client that retries
-            refused stages picks it up).
+        A stage held ``Running`` for approval (``awaiting_approval``) is released: its stage time
+        runs from now, then it succeeds (or fails as planned). For a stage not started yet:
+
+        :param start: also start the stage when it is its turn; ``False`` only lifts the hold, so
+            the stage waits for ``ExecPipelineRunStage`` and then runs normally.
         """
         record: dict[str, Any] = self._control("approve", {"run_id": run_id, "stage": stage_code, "start": start})
+        return record
+
+    def console_abolish(self, run_id: str) -> dict[str, Any]:
+        """Terminate an active run as a person does in the console; return the run record.
+
+        The effect is ``AbolishPipelineRun``'s (run and running stage ``Termination``), but it is no
+        API call (not in :meth:`calls`); the record's ``abolished_by`` is ``"console"``.
+        """
+        record: dict[str, Any] = self._control("console_abolish", {"run_id": run_id})
         return record
 
     # --- the STS stand-in (see :mod:`.sts`) -------------------------------------------------------
@@ -486,6 +528,21 @@ class DataWorksEmulator:
         self._control("settings", {"init_seconds": seconds})
         self.init_seconds = seconds
 
+    def set_list_stages(self, shape: str) -> None:
+        """Make ``ListPipelineRuns`` rows carry ``"full"`` stages, ``"missing"`` (no key) or ``"empty"`` (``[]``)."""
+        self._control("settings", {"list_stages": shape})
+        self.list_stages = shape
+
+    def set_description_limit(self, limit: int | None) -> None:
+        """Keep only the first ``limit`` characters of the descriptions of runs created from now on."""
+        self._control("settings", {"description_limit": limit})
+        self.description_limit = limit
+
+    def set_max_page_size(self, size: int | None) -> None:
+        """Serve at most ``size`` rows a page of ``ListPipelineRuns``/``ListPipelineRunItems`` (``None``: as asked)."""
+        self._control("settings", {"max_page_size": size})
+        self.max_page_size = size
+
     def set_quota(self, read_qps: float | None = None, write_qps: float | None = None) -> None:
         """Enforce (or, with ``None``, lift) a read and a write quota from now on."""
         self._control("quota", {"read_qps": read_qps, "write_qps": write_qps})
@@ -499,3 +556,5 @@ class DataWorksEmulator:
     def reset(self) -> None:
         """Return to the seed: no runs, seed objects, no faults, empty call log, initial settings."""
         self._control("reset")
+        if isinstance(self._backend, _Remote):
+            self._load_info()

@@ -19,6 +19,7 @@ from .auth import Authenticator, Credential
 from .faults import Fault, FaultQueue
 from .quota import Quota
 from .seed import seed_credentials
+from .shapes import SHAPE_KEYS, Shapes
 from .state import DwObject, EmulatorState, Run, to_ms
 
 DEFAULT_ACCESS_KEY_ID = "dataworks-emulator-ak"
@@ -38,6 +39,10 @@ class Settings:
     :param stage_seconds: how long every stage takes once started.
     :param object_not_found_code: the error code of the "未找到发布对象" answer.
     :param init_seconds: how long a new run reports ``Init`` before its first stage starts.
+    :param list_stages: ``ListPipelineRuns`` rows carry ``"full"`` stages, ``"missing"`` (no key)
+        or ``"empty"`` (``[]``); see :mod:`.shapes`.
+    :param description_limit: keep only this many characters of a run's ``Description``.
+    :param max_page_size: serve at most this many rows a page of the run and run-item listings.
     """
 
     seed: Mapping[str, Any]
@@ -48,6 +53,13 @@ class Settings:
     #: enforced API quota (None: unlimited), see :mod:`.quota`
     read_qps: float | None = None
     write_qps: float | None = None
+    list_stages: str = "full"
+    description_limit: int | None = None
+    max_page_size: int | None = None
+
+    def shapes(self) -> Shapes:
+        """Return the answer shapes these settings start with."""
+        return Shapes(self.list_stages, self.description_limit, self.max_page_size)
 
 
 def run_record(run: Run) -> dict[str, Any]:
@@ -77,6 +89,7 @@ def run_record(run: Run) -> dict[str, Any]:
         "modify_time": to_ms(run.modify_time),
         "request_id": run.request_id,
         "created_by_action": run.action,
+        "abolished_by": run.abolished_by,
         "stages": [
             {
                 "code": s.code,
@@ -89,6 +102,7 @@ def run_record(run: Run) -> dict[str, Any]:
                 "finish_time": None if s.finish is None else to_ms(s.finish),
                 "needs_approval": s.needs_approval,
                 "approved": s.approved,
+                "awaiting_approval": s.awaiting_approval,
                 "start_requests": s.start_requests,
             }
             for s in run.stages
@@ -117,6 +131,7 @@ class EmulatorCore:
         self.faults = FaultQueue()
         self.sts = sts.StsService()
         self.quota = Quota(settings.read_qps, settings.write_qps)
+        self.shapes = settings.shapes()
         # Tuples, not dicts: under benchmark load the log holds 100k entries.
         self.calls: deque[tuple[str, int, str | None, float, str, str | None]] = deque(maxlen=CALL_LOG_SIZE)
         self.call_counts: Counter[str] = Counter()
@@ -154,6 +169,7 @@ class EmulatorCore:
             "stage_seconds": self.state.stage_seconds,
             "init_seconds": self.state.init_seconds,
             "quota": self.quota.to_json(),
+            **self.shapes.to_json(),
         }
 
     def _op_runs(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -179,11 +195,11 @@ class EmulatorCore:
 
     def _op_add_fault(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         fault = Fault.from_json(payload)
-        self.faults.add(fault)
+        self.faults.add(fault, self.clock())
         return fault.to_json()
 
     def _op_faults(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return [f.to_json() for f in self.faults.pending()]
+        return [f.to_json() for f in self.faults.pending(self.clock())]
 
     def _op_clear_faults(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         self.faults.clear()
@@ -211,6 +227,15 @@ class EmulatorCore:
         self.state.approve(run, str(payload["stage"]), start=_flag(payload.get("start", True)))
         return run_record(run)
 
+    def _op_console_abolish(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        # A person's abolish in the console: AbolishPipelineRun's effect, without an API call.
+        run_id = str(payload["run_id"])
+        run = self.state.runs.get(run_id)
+        if run is None:
+            raise errors.run_not_found(run_id)
+        self.state.abolish(run, by="console")
+        return run_record(run)
+
     def _op_add_data_quality_task(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         task = data_quality.TaskSeed.from_json(payload)
         self.state.data_quality.add_task(task)
@@ -236,7 +261,13 @@ class EmulatorCore:
             if seconds < 0:
                 raise ValueError("init_seconds must be >= 0")
             self.state.init_seconds = seconds
-        return {"stage_seconds": self.state.stage_seconds, "init_seconds": self.state.init_seconds}
+        # The shape settings take null (no limit): a key present means "set it".
+        self.shapes = self.shapes.updated({k: payload[k] for k in SHAPE_KEYS if k in payload})
+        return {
+            "stage_seconds": self.state.stage_seconds,
+            "init_seconds": self.state.init_seconds,
+            **self.shapes.to_json(),
+        }
 
     def _op_quota(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         self.quota.configure(payload)
@@ -249,6 +280,7 @@ class EmulatorCore:
         self.state.reset()
         self.state.stage_seconds = self.settings.stage_seconds
         self.state.init_seconds = self.settings.init_seconds
+        self.shapes = self.settings.shapes()
         self.sts.reset()
         self.faults.clear()
         self.calls.clear()

@@ -18,6 +18,7 @@ from .auth import DEFAULT_ACCOUNT_ID, Credential
 from .core import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_INIT_SECONDS, EmulatorCore, Settings
 from .runtime import start_listener
 from .seed import load_seed
+from .shapes import FULL, LIST_STAGES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--read-qps", type=float, help="answer 429 Throttling.User above this many reads a second")
     parser.add_argument("--write-qps", type=float, help="answer 429 Throttling.User above this many writes a second")
+    parser.add_argument(
+        "--list-stages",
+        choices=LIST_STAGES,
+        default=FULL,
+        help="ListPipelineRuns rows carry full Stages, none (missing) or [] (empty) (default: %(default)s)",
+    )
+    parser.add_argument("--description-limit", type=int, help="keep only this many characters of a Description")
+    parser.add_argument("--max-page-size", type=int, help="serve at most this many rows a page of the run listings")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a throw-away CA")
     parser.add_argument("--cert-dir", help="where to write ca.pem and the server certificate (with --tls)")
     return parser
@@ -59,6 +68,9 @@ async def serve(args: argparse.Namespace) -> None:
         init_seconds=args.init_seconds,
         read_qps=args.read_qps,
         write_qps=args.write_qps,
+        list_stages=args.list_stages,
+        description_limit=args.description_limit,
+        max_page_size=args.max_page_size,
     )
     listener = await start_listener(EmulatorCore(settings), args.host, args.port, args.tls, args.cert_dir)
     stop = asyncio.Event()
@@ -78,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.stage_seconds < 0 or args.init_seconds < 0:
         print("--stage-seconds and --init-seconds must be >= 0", file=sys.stderr)
+        return 2
+    if any(n is not None and n < 1 for n in (args.description_limit, args.max_page_size)):
+        print("--description-limit and --max-page-size must be >= 1", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:

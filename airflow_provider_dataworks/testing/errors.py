@@ -38,12 +38,16 @@ def invalid_action(action: str) -> ApiError:
     )
 
 
-def missing_parameter(name: str) -> ApiError:
-    """Return the answer to a request that lacks the mandatory parameter ``name``."""
+def missing_parameter(name: str, reason: str = "") -> ApiError:
+    """Return the answer to a request that lacks the mandatory parameter ``name``.
+
+    :param reason: why it is mandatory here, when only another parameter makes it so.
+    """
+    detail = f" {reason}" if reason else ""
     return ApiError(
         400,
         "MissingParameter",
-        f'The input parameter "{name}" that is mandatory for processing this request is not supplied.',
+        f'The input parameter "{name}" that is mandatory for processing this request is not supplied.{detail}',
     )
 
 
@@ -93,15 +97,6 @@ def stage_order(code: str, expected: str | None) -> ApiError:
 def not_running() -> ApiError:
     """Return the answer to exec/abolish on a run that is no longer running."""
     return ApiError(400, "Invalid.Pipeline.NotRunning", "流水线不是正在运行")
-
-
-def manual_approval(code: str) -> ApiError:
-    """Return the answer to exec of a stage that waits for a human approval."""
-    return ApiError(
-        400,
-        "OperationDenied.ManualApproval",
-        f"Stage {code} requires manual approval; it must be approved in the DataWorks console.",
-    )
 
 
 def throttled() -> ApiError:

@@ -92,7 +92,7 @@ async def handle_api(request: web.Request) -> web.StreamResponse:
         retry_after = {"x-acs-retry-after": str(quota.Quota.retry_after_ms(now))}
         error = ApiError(429, quota.THROTTLING_CODE, quota.THROTTLING_MESSAGE, retry_after)
         return _error_response(core, error, action, request_id, request.host, None)
-    fault = core.faults.take(action)
+    fault = core.faults.take(action, core.clock())
     fault_kind = fault.kind if fault else None
     if fault is not None:
         if fault.kind == faults.DROP:
@@ -129,7 +129,9 @@ async def handle_api(request: web.Request) -> web.StreamResponse:
             credential = core.auth.verify(signed)
             params = dict(query)
             params.update(form)
-            call = Call(action, params, credential, request_id, core.state, core.settings.object_not_found_code)
+            call = Call(
+                action, params, credential, request_id, core.state, core.settings.object_not_found_code, core.shapes
+            )
             result = ACTIONS[action](call)
     except ApiError as error:
         return _error_response(core, error, action, request_id, request.host, fault_kind)
@@ -190,6 +192,7 @@ CONTROL_ROUTES: dict[str, tuple[str, str]] = {
     "objects": ("GET", "/_emulator/objects"),
     "add_objects": ("POST", "/_emulator/objects"),
     "approve": ("POST", "/_emulator/approve"),
+    "console_abolish": ("POST", "/_emulator/console-abolish"),
     "reset": ("POST", "/_emulator/reset"),
     "add_credential": ("POST", "/_emulator/credentials"),
     "settings": ("POST", "/_emulator/settings"),

@@ -37,6 +37,7 @@ from .stages import (
     SUCCESS,
     TERMINATION,
     StageTemplate,
+    custom_stages,
     template_for,
 )
 
@@ -63,6 +64,8 @@ class DwObject:
     version: int = 0
     #: how long each stage of this object's runs takes; ``None``: the emulator's ``stage_seconds``
     stage_seconds: float | None = None
+    #: the stages of this object's runs, in order; ``None``: the workspace mode's template
+    stages: tuple[StageTemplate, ...] | None = None
     create_time: float = field(default_factory=time.time)
     modify_time: float = field(default_factory=time.time)
 
@@ -74,6 +77,7 @@ class DwObject:
             raise ValueError(f"object type must be one of {OBJECT_TYPES}, not {obj_type!r}")
         deployed = bool(data.get("deployed", False))
         stage_seconds = data.get("stage_seconds")
+        stages = data.get("stages")
         if stage_seconds is not None and (isinstance(stage_seconds, bool) or float(stage_seconds) < 0):
             raise ValueError(f"stage_seconds must be a number >= 0, not {stage_seconds!r}")
         return cls(
@@ -87,6 +91,7 @@ class DwObject:
             approval_stages=frozenset(data.get("approval_stages") or ()),
             version=int(data.get("version", 1 if deployed else 0)),
             stage_seconds=None if stage_seconds is None else float(stage_seconds),
+            stages=None if stages is None else custom_stages(stages),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -102,11 +107,16 @@ class DwObject:
             "approval_stages": sorted(self.approval_stages),
             "version": self.version,
             "stage_seconds": self.stage_seconds,
+            "stages": None if self.stages is None else [s.to_json() for s in self.stages],
         }
 
     def family(self) -> list[DwObject]:
         """Return this object followed by its children: what one run deploys."""
         return [self, *self.children]
+
+    def stage_templates(self, run_type: str, mode: str) -> tuple[StageTemplate, ...]:
+        """Return the stages of this object's ``run_type`` runs in a workspace of ``mode``."""
+        return self.stages if self.stages is not None else template_for(run_type, mode)
 
 
 @dataclass
@@ -155,6 +165,10 @@ class Stage:
     needs_approval: bool = False
     approved: bool = False
     queued: bool = False
+    #: running, but held until a person approves it: it does not finish while held
+    held: bool = False
+    #: when its duration started counting: its start, or the approval that released the hold
+    timer_start: float | None = None
     #: how often this stage was asked to start: by itself, by ``ExecPipelineRunStage`` (refused ones too)
     start_requests: int = 0
 
@@ -162,6 +176,18 @@ class Stage:
     def code(self) -> str:
         """The stage code used by ``ExecPipelineRunStage``."""
         return self.template.code
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """Whether the stage runs but waits for a person's approval before it can finish."""
+        return self.held and self.status == RUNNING
+
+    @property
+    def end(self) -> float | None:
+        """When the running stage finishes, if it is running and not held."""
+        if self.status != RUNNING or self.held or self.timer_start is None:
+            return None
+        return self.timer_start + self.duration
 
 
 @dataclass
@@ -189,6 +215,8 @@ class Run:
     target_version: int = 0
     #: while set, the run is ``Init`` (being prepared); its first stage starts at this time
     init_until: float | None = None
+    #: who terminated the run: ``"api"`` (``AbolishPipelineRun``), ``"console"`` (a person), or nobody
+    abolished_by: str | None = None
 
     def stage(self, code: str) -> Stage | None:
         """Return the stage with ``code``, if the run has one."""
@@ -278,7 +306,8 @@ class EmulatorState:
     ) -> Run:
         """Create a run of ``obj``: ``Init`` for :attr:`init_seconds`, then its first stage starts."""
         now = self.clock()
-        stages = [Stage(template=t, step=i) for i, t in enumerate(template_for(run_type, project.mode), 1)]
+        templates = obj.stage_templates(run_type, project.mode)
+        stages = [Stage(template=t, step=i) for i, t in enumerate(templates, 1)]
         for stage in stages:
             stage.needs_approval = stage.code in obj.approval_stages
             if obj.fail_at_stage == stage.code:
@@ -338,17 +367,19 @@ class EmulatorState:
         expected = run.next_stage()
         if stage is not expected or stage.status != INIT:
             raise errors.stage_order(code, expected.code if expected and expected.status == INIT else None)
-        if stage.needs_approval and not stage.approved:
-            raise errors.manual_approval(code)
+        # An approval stage is accepted too: it then runs, held until a person approves it.
         self._start(run, stage, self.clock(), requested=True)
         self.advance(run)
 
     def approve(self, run: Run, code: str, start: bool = True) -> None:
         """Approve stage ``code`` as a console user would.
 
-        :param start: the approval also starts the stage as soon as it is its turn (the console's
-            "approve and run"); otherwise the approval only lifts the refusal and the stage still
-            waits for ``ExecPipelineRunStage``.
+        A stage held ``Running`` for approval is released: its duration runs from now. A stage not
+        started yet is approved ahead of its turn.
+
+        :param start: for a stage not started yet: the approval also starts it as soon as it is its
+            turn (the console's "approve and run"); otherwise the approval only lifts the hold and
+            the stage still waits for ``ExecPipelineRunStage`` (then runs normally).
         """
         self.advance(run)
         stage = run.stage(code)
@@ -357,6 +388,13 @@ class EmulatorState:
         if run.status not in ACTIVE:
             raise errors.not_running()
         stage.approved = True
+        if stage.awaiting_approval:
+            now = self.clock()
+            stage.held = False
+            stage.timer_start = now
+            run.modify_time = now
+            self.advance(run)
+            return
         if stage.status != INIT or not start:
             return
         if run.next_stage() is stage and run.status == RUNNING:
@@ -365,8 +403,12 @@ class EmulatorState:
         else:
             stage.queued = True
 
-    def abolish(self, run: Run) -> None:
-        """Terminate ``run`` (``AbolishPipelineRun``: "changes the status of the process to Terminated")."""
+    def abolish(self, run: Run, by: str = "api") -> None:
+        """Terminate ``run`` (``AbolishPipelineRun``: "changes the status of the process to Terminated").
+
+        :param by: ``"api"`` (``AbolishPipelineRun``) or ``"console"`` (a person in the console):
+            the same effect, recorded as the run's ``abolished_by``.
+        """
         self.advance(run)
         if run.status not in ACTIVE:
             raise errors.not_running()
@@ -378,6 +420,7 @@ class EmulatorState:
         run.status = TERMINATION
         run.init_until = None
         run.modify_time = now
+        run.abolished_by = by
         self._reindex(run)
 
     def advance(self, run: Run) -> None:
@@ -415,10 +458,8 @@ class EmulatorState:
             self._start(run, run.stages[0], start)
         while True:
             stage = next((s for s in run.stages if s.status == RUNNING), None)
-            if stage is None or stage.start is None:
-                return
-            end = stage.start + stage.duration
-            if now < end:
+            end = None if stage is None else stage.end
+            if stage is None or end is None or now < end:
                 return
             stage.finish = end
             run.modify_time = end
@@ -439,8 +480,7 @@ class EmulatorState:
             self._start(run, following, end)
 
     def _starts_by_itself(self, run: Run, stage: Stage) -> bool:
-        if stage.needs_approval and not stage.approved:
-            return False
+        # An unapproved approval stage started here is held by _start, as when it is executed.
         if stage.queued or stage.template.self_running:
             return True
         if run.run_mode != AUTO:
@@ -454,7 +494,8 @@ class EmulatorState:
         if not requested:
             stage.start_requests += 1
         stage.status = RUNNING
-        stage.start = at
+        stage.start = stage.timer_start = at
+        stage.held = stage.needs_approval and not stage.approved
         stage.duration = self.stage_seconds if run.object.stage_seconds is None else run.object.stage_seconds
         run.status = RUNNING
         run.modify_time = at
@@ -475,9 +516,7 @@ class EmulatorState:
         if run.init_until is not None:
             return run.init_until
         stage = next((s for s in run.stages if s.status == RUNNING), None)
-        if stage is None or stage.start is None:
-            return None
-        return stage.start + stage.duration
+        return None if stage is None else stage.end
 
     def _reindex(self, run: Run) -> None:
         """File ``run`` under its current status and its next timed transition."""

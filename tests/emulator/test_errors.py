@@ -78,6 +78,27 @@ def test_invalid_value_is_named(sdk: Sdk, fields: dict[str, str], value: str) ->
     assert_error(err, 400, "InvalidParameter", f'value "{value}"')
 
 
+def test_auto_mode_without_auto_run_until_stage_is_a_missing_parameter(sdk: Sdk, emu: DataWorksEmulator) -> None:
+    # The SDK's model: RunMode Auto "must be used together with the AutoRunUntilStage parameter".
+    request = models.CreatePipelineRunRequest(
+        project_id=BASIC_PROJECT, type="Online", object_ids=[NODE], run_mode="Auto"
+    )
+    err = raised(sdk, "create_pipeline_run", request)
+    assert_error(err, 400, "MissingParameter", 'The input parameter "AutoRunUntilStage" that is mandatory')
+    assert "RunMode Auto" in err.data["Message"]
+    assert emu.runs() == []
+
+
+def test_auto_run_until_stage_of_another_template_is_invalid(sdk: Sdk, emu: DataWorksEmulator) -> None:
+    # DEV is a stage of standard-mode runs; this basic-mode run has none.
+    request = models.CreatePipelineRunRequest(
+        project_id=BASIC_PROJECT, type="Online", object_ids=[NODE], run_mode="Auto", auto_run_until_stage="DEV"
+    )
+    err = raised(sdk, "create_pipeline_run", request)
+    assert_error(err, 400, "InvalidParameter", '"AutoRunUntilStage" value "DEV"')
+    assert emu.runs() == []
+
+
 def test_auto_run_until_stage_without_auto_mode_is_ignored(sdk: Sdk, emu: DataWorksEmulator) -> None:
     # The SDK's field doc: AutoRunUntilStage "takes effect only when RunMode=Auto" (ignored, not refused).
     for until in ("PROD", "NOPE"):
@@ -169,10 +190,11 @@ def test_exec_and_abolish_of_finished_run(sdk: Sdk) -> None:
     assert_error(err, 400, "Invalid.Pipeline.NotRunning", "流水线不是正在运行")
 
 
-def test_manual_approval_stage_refuses_exec(sdk: Sdk) -> None:
+def test_manual_approval_stage_is_accepted_not_refused(sdk: Sdk) -> None:
+    # Approval waits show in the run's stages (held Running), never as an error answer.
     run_id = sdk.create(APPROVAL_NODE)
-    err = raised(sdk.exec, run_id, "PROD_CHECK")
-    assert_error(err, 400, "OperationDenied.ManualApproval", "must be approved in the DataWorks console")
+    assert sdk.exec(run_id, "PROD_CHECK") is True
+    assert sdk.get(run_id).stages[1].status == "Running"
 
 
 def test_unknown_access_key(emu: DataWorksEmulator, sdk: Sdk) -> None:

@@ -138,10 +138,10 @@ def test_configured_check_failure_fails_stage_and_run(sync_sdk: Sdk, emu: DataWo
     assert emu.get_object(BASIC_PROJECT, BROKEN_NODE)["deployed"] is False
 
 
-def test_manual_approval_blocks_until_approved(sync_sdk: Sdk, emu: DataWorksEmulator) -> None:
+def test_manual_approval_holds_the_stage_until_approved(sync_sdk: Sdk, emu: DataWorksEmulator) -> None:
     run_id = sync_sdk.create(APPROVAL_NODE)
-    with pytest.raises(Exception, match="ManualApproval"):
-        sync_sdk.exec(run_id, "PROD_CHECK")
+    assert sync_sdk.exec(run_id, "PROD_CHECK") is True
+    assert stage_statuses(sync_sdk, run_id)[1] == ("PROD_CHECK", "Running")
     record = emu.approve(run_id, "PROD_CHECK")
     assert record["stages"][1]["approved"] is True
     assert stage_statuses(sync_sdk, run_id)[1] == ("PROD_CHECK", "Success")
@@ -157,9 +157,10 @@ def test_approval_before_its_turn_runs_when_reached(sync_sdk: Sdk, emu: DataWork
     assert sync_sdk.get(run_id).status == "Success"
 
 
-def test_auto_run_stops_at_unapproved_stage(sync_sdk: Sdk, emu: DataWorksEmulator) -> None:
+def test_auto_run_holds_an_unapproved_stage_running(sync_sdk: Sdk, emu: DataWorksEmulator) -> None:
     run_id = sync_sdk.create(APPROVAL_NODE, run_mode="Auto", auto_run_until_stage="PROD")
-    assert stage_statuses(sync_sdk, run_id)[1] == ("PROD_CHECK", "Init")
+    assert stage_statuses(sync_sdk, run_id)[1] == ("PROD_CHECK", "Running")
+    assert emu.run(run_id)["stages"][1]["awaiting_approval"] is True
     emu.approve(run_id, "PROD_CHECK")
     assert sync_sdk.get(run_id).status == "Success"
 
