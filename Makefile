@@ -18,7 +18,15 @@ QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv lint typecheck unit e2e e2e-load e2e-prod bench-smoke wheel test demo bench emulator clean constraints compat
+#: CPython 3.13 of the Python 3.13 stage: built once from Debian trixie's python3.13 source package
+#: into a cache outside the tree (scripts/build_python313.sh), reused while its stamp is there
+PY313_PREFIX ?= $(HOME)/.cache/airflow-provider-dataworks/python3.13
+PY313 := $(PY313_PREFIX)/bin/python3.13
+PY313_STAMP := $(PY313_PREFIX)/.built
+PY313_VENV ?= .venv-py313
+PY313_CONSTRAINTS := constraints/airflow-$(PRIMARY_AIRFLOW)-py3.13.txt
+
+.PHONY: venv lint typecheck unit e2e e2e-load e2e-prod bench-smoke wheel test demo bench emulator clean constraints compat python3.13 py313
 
 # uv comes from PyPI into the venv; it installs each environment from its constraints file.
 $(STAMP): pyproject.toml constraints/airflow-$(PRIMARY_AIRFLOW).txt
@@ -33,6 +41,7 @@ venv: $(STAMP)
 ## constraints: re-resolve constraints/airflow-*.txt (see scripts/compat_constraints.py)
 constraints: venv
 	UV=$(UV) $(BIN)/python scripts/compat_constraints.py
+	UV=$(UV) $(BIN)/python scripts/py313_constraints.py
 
 # One cached venv per older Airflow, rebuilt only when its constraints or pyproject change.
 $(COMPAT_DIR)/%/.installed: constraints/airflow-%.txt pyproject.toml | $(STAMP)
@@ -47,6 +56,26 @@ compat-%: $(COMPAT_DIR)/%/.installed
 
 ## compat: the compatibility stage on every older Airflow
 compat: $(addprefix compat-,$(COMPAT_VERSIONS))
+
+## python3.13: build CPython 3.13 from Debian's source package into $(PY313_PREFIX), once (needs root the first time)
+$(PY313_STAMP):
+	scripts/build_python313.sh $(PY313_PREFIX)
+	touch $@
+
+python3.13: $(PY313_STAMP)
+
+# The 3.13 venv: Airflow 3.3 with its constraints resolved for 3.13, rebuilt when they or pyproject change.
+$(PY313_VENV)/.installed: $(PY313_CONSTRAINTS) pyproject.toml | $(PY313_STAMP) $(STAMP)
+	rm -rf $(PY313_VENV)
+	$(UV) venv -q --python $(PY313) $(PY313_VENV)
+	$(UV) pip install -q --python $(PY313_VENV)/bin/python -c $(PY313_CONSTRAINTS) -e '.[test]'
+	$(PY313_VENV)/bin/python -c "import airflow_provider_dataworks, airflow, alibabacloud_dataworks_public20240518"
+	touch $@
+
+## py313: the Python 3.13 stage: the whole unit suite and the short e2e on Airflow 3.3 (scripts/py313_stage.sh)
+py313: $(PY313_VENV)/.installed
+	scripts/py313_stage.sh $(PY313_VENV)/bin/python
+
 E2E_PROD_STAMP := $(VENV)/.installed-e2e-prod
 $(E2E_PROD_STAMP): $(STAMP) pyproject.toml
 	$(UV) pip install -q --python $(BIN)/python -c constraints/airflow-$(PRIMARY_AIRFLOW).txt -e '.[test,e2e-prod]'
@@ -87,7 +116,7 @@ wheel: venv
 	scripts/check_wheel.sh $(BIN)/python $(WHEEL_CONSTRAINTS)
 
 ## test: the whole suite, as CI runs it
-test: lint typecheck unit e2e e2e-prod e2e-load bench-smoke wheel compat
+test: lint typecheck unit e2e e2e-prod e2e-load bench-smoke wheel compat py313
 
 ## demo: start the embedded emulator and run the release-window example DAG end to end
 demo: venv
@@ -102,4 +131,4 @@ emulator: venv
 	$(BIN)/dataworks-emulator
 
 clean:
-	rm -rf $(VENV) $(COMPAT_DIR) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT_DIR) $(PY313_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
