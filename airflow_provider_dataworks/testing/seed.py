@@ -6,7 +6,8 @@ A seed is JSON::
                    "objects": [{"id": "86...", "name": "...", "type": "Node" | "WorkflowDefinition"
                                 | "Resource" | "Function", "children": [...], "deployed": false,
                                 "fail_at_stage": "PROD_CHECK", "fail_message": "...",
-                                "approval_stages": ["PROD_CHECK"]}]}],
+                                "approval_stages": ["PROD_CHECK"],
+                                "stages": [{"code": "BUILD_PACKAGE", "type": "Build"}, ...]}]}],
      "credentials": [{"access_key_id": "...", "access_key_secret": "...", "security_token": null,
                       "account_id": "1379463177660000", "projects": [10000]}]}
 """
