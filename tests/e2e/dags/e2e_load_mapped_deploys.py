@@ -5,8 +5,8 @@ their own, production deploy behind a manual approval) and passes them here in
 ``DATAWORKS_E2E_LOAD_PLAN`` (JSON ``{"project_id": ..., "object_ids": [...], "poll_interval": ...}``),
 so the test is the one place that knows them. Parsed without the variable the DAG maps over nothing.
 
-Each deploy executes its stages up to the approval stage, which DataWorks refuses until someone
-approves it in the console; the policy executes it once and then waits, as a release window
+Each deploy executes its stages up to the approval stage, which DataWorks accepts and holds
+``Running`` until someone approves it in the console; the deploy waits there, as a release window
 whose production deploys wait for a sign-off does.
 """
 
@@ -36,8 +36,6 @@ with DAG(
         project_id=PLAN["project_id"],
         deferrable=True,
         poll_interval=float(PLAN.get("poll_interval", 10)),
-        # one refused execution of the approval stage, then wait for the approval (no re-executions)
-        stage_exec_policy={"attempts": 1, "console_interval": 0},
         # The status reads are what this step counts; the report's ListPipelineRunItems is not.
         report=False,
     ).expand(object_id=PLAN["object_ids"])
