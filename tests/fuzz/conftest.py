@@ -35,7 +35,7 @@ STATS_ENV = "DATAWORKS_FUZZ_STATS"
 _COMMON = {
     "deadline": None,
     "database": None,
-    "stateful_step_count": 10,
+    "stateful_step_count": 8,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     "print_blob": True,
 }

@@ -85,7 +85,11 @@ def no_run_after_a_persons_stop(driver: TaskDriver, runs: list[dict[str, Any]], 
 
 
 def nothing_after_the_target(config: Config, run: dict[str, Any]) -> None:
-    last = config.last_allowed_step
+    """No stage past the last one the task (or DataWorks, in Auto mode) may start was asked to start.
+
+    The run's first stage is DataWorks' own: it starts with the run, whatever its type.
+    """
+    last = max(config.last_allowed_step, 0)
     late = [s["code"] for s in run["stages"][last + 1 :] if s["start_requests"] > 0]
     assert not late, f"run {run['id']}: stage(s) {late} were asked to start, past {config.stages[last][0]}"
 
@@ -104,9 +108,10 @@ def no_stage_started_twice(run: dict[str, Any], injected: Injected) -> None:
 
 
 def check_only_runs_only_checks(config: Config, run: dict[str, Any]) -> None:
+    """A check-only run starts no stage but Build/Check ones (the first stage starts with the run)."""
     if not config.check_only:
         return
-    other = [s["code"] for s in run["stages"] if s["start_requests"] > 0 and s["type"] not in ("Build", "Check")]
+    other = [s["code"] for s in run["stages"][1:] if s["start_requests"] > 0 and s["type"] not in ("Build", "Check")]
     assert not other, f"check-only run {run['id']} asked to start {other}, which are not Build/Check stages"
 
 
@@ -151,7 +156,8 @@ def _cause_allowed(config: Config, error: BaseException, injected: Injected) -> 
     if isinstance(error, DataWorksAuthError):
         return injected.fault_on(getattr(error, "action", None), ("http_error",), 403)
     if isinstance(error, DataWorksApiError | DataWorksTransportError):
-        return injected.fault_on(getattr(error, "action", None)) or injected.fault_on(None)
+        # the error names its action: a fault on that action (or on every action) was injected
+        return injected.fault_on(getattr(error, "action", None))
     return isinstance(error, DataWorksError) and injected.faults != []
 
 
