@@ -63,7 +63,7 @@ def fuzz_world() -> Iterator[dict[str, object]]:
         root.addHandler(logs)
         uninstall = install_worker_signal(world)
         stats = Stats()
-        WORLD.update(emulator=world, stats=stats, logs=logs)
+        WORLD.update(emulator=world, stats=stats, logs=logs, progress=lambda: _report(stats, quiet=True))
         try:
             yield WORLD
         finally:
@@ -74,7 +74,7 @@ def fuzz_world() -> Iterator[dict[str, object]]:
             _report(stats)
 
 
-def _report(stats: Stats) -> None:
+def _report(stats: Stats, *, quiet: bool = False) -> None:
     summary = {
         "schedules": stats.schedules,
         "steps": stats.steps,
@@ -84,4 +84,5 @@ def _report(stats: Stats) -> None:
     path = os.environ.get(STATS_ENV)
     if path:
         Path(path).write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"\nfuzz: {stats.schedules} schedules, {stats.steps} steps, {summary['schedules_per_second']}/s")
+    if not quiet:
+        print(f"\nfuzz: {stats.schedules} schedules, {stats.steps} steps, {summary['schedules_per_second']}/s")

@@ -70,6 +70,8 @@ class DeploymentProtocol(RuleBasedStateMachine):
         self.driver = TaskDriver(self.world, config)
         self.world.store = self.driver.ti.state.store
         self.stats.schedules += 1
+        if self.stats.schedules % 200 == 0 and "progress" in WORLD:
+            WORLD["progress"]()  # a long fuzz run shows its counts while it goes
         self.event("mode:deferrable" if config.deferrable else "mode:sync")
         self.event(f"workspace:{'standard' if config.project_id == 20000 else 'basic'}")
         self.event("store:on" if config.with_store else "store:off")
