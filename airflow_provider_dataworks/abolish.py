@@ -133,8 +133,9 @@ async def abolish_and_confirm_async(hook: DataWorksHook, run_id: str, project_id
 
 
 def _final(error: BaseException | None) -> bool:
-    """Whether asking again cannot help: the credentials may not abolish, or the run is gone."""
-    return error is not None and error_remedy(error) in (Remedy.PERMISSION, Remedy.NOT_FOUND)
+    """Whether asking again cannot help: the credentials may not abolish, the run is gone, or the hook's
+    own retries of a transient error were spent already (asking again would multiply them)."""
+    return error is not None and error_remedy(error) in (Remedy.PERMISSION, Remedy.NOT_FOUND, Remedy.TRANSIENT)
 
 
 def _read(hook: DataWorksHook, run_id: str, project_id: int) -> tuple[PipelineRun | None, BaseException | None]:

@@ -161,11 +161,13 @@ class PipelineRunStoppedError(PipelineRunFailedError, AirflowFailException):
         stage = run.failed_stage or run.current_stage
         where = f" at stage {stage.code} (type {stage.type}, step {stage.step})" if stage is not None else ""
         text = (
-            f"DataWorks pipeline run {run.id} was stopped outside this task: it ended {run.status}{where} "
-            "without this task abolishing it (someone stopped it in the DataWorks console or another client). "
-            "Not retried, so it is not deployed again; clear the task to deploy anew."
+            f"DataWorks pipeline run {run.id} ended with status {run.status}{where} without this task abolishing "
+            "it: it was stopped outside this task (in the DataWorks console or by another client). Not retried, "
+            "so it is not deployed again; clear the task to deploy anew."
         )
-        if run.message:
+        if stage is not None and stage.message:
+            text += f" Stage message: {stage.message}."
+        if run.message and (stage is None or run.message != stage.message):
             text += f" Pipeline message: {run.message}."
         if run.request_id:
             text += f" Last RequestId: {run.request_id}."

@@ -125,6 +125,7 @@ class RunProgress:
     :param clock: monotonic seconds, for the backoff.
     :param check_only: run the build and check stages only: ``advance_until_stage`` becomes the
         last of the leading ``Build``/``Check`` stages, once the run's stages are known.
+    :param observed: :attr:`observed_stages` of an earlier part of the same wait.
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class RunProgress:
         logger: Any = None,
         clock: Callable[[], float] = time.monotonic,
         check_only: bool = False,
+        observed: Mapping[str, Any] | None = None,
     ) -> None:
         self.advance_stages = advance_stages
         self.check_only = check_only
@@ -155,7 +157,7 @@ class RunProgress:
                 last_answer="earlier executions did not start it",
             )
         self._reported_wait: set[str] = set()
-        self._transitions = StageTransitionLog()
+        self._transitions = StageTransitionLog(observed)
 
     def decide(self, run: PipelineRun) -> Decision:
         """Log what changed in ``run`` and return what to do next."""
@@ -278,6 +280,11 @@ class RunProgress:
     def executed_stages(self) -> list[str]:
         """The stage codes this wait executed, to hand over to the trigger."""
         return sorted(self._executed)
+
+    @property
+    def observed_stages(self) -> dict[str, list[int | None]]:
+        """Per stage code, when this wait first saw it running and finished (epoch ms; JSON-able)."""
+        return {code: list(times) for code, times in self._transitions.observed.items()}
 
     @property
     def exec_failures(self) -> dict[str, int]:

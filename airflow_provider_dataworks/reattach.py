@@ -364,14 +364,17 @@ def reconcile_ambiguous_create(
     since_ms: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
     logger: Any = None,
-) -> PipelineRun | None:
+) -> tuple[PipelineRun | None, bool]:
     """After a create that may or may not have happened, look for the run it made.
 
     Lists the tagged runs after each delay in ``delays`` (DataWorks may need a moment before
     it lists a new run) and returns the first tagged run not in ``known_ids`` (the runs seen
-    before the create), or ``None`` when none appeared.
+    before the create), with whether the object's runs could be listed at all. ``(None, True)``
+    means the listings read showed no such run, so the create did not happen; ``(None, False)``
+    that nothing could be listed, so nobody knows.
     """
     logger = logger or log
+    listed = False
     for attempt, delay in enumerate(delays, 1):
         sleep(delay)
         try:
@@ -379,8 +382,9 @@ def reconcile_ambiguous_create(
         except DataWorksError as err:  # a failed lookup is one unsuccessful reconcile attempt
             logger.warning("Reconcile attempt %d of %d could not list pipeline runs: %s", attempt, len(delays), err)
             continue
+        listed = True
         fresh = [run for run in runs if run.id not in known_ids]
         if fresh:
-            return fresh[0]
+            return fresh[0], True
         logger.info("Reconcile attempt %d of %d: the pipeline run is not listed (yet).", attempt, len(delays))
-    return None
+    return None, listed

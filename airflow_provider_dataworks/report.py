@@ -6,7 +6,9 @@ waiting) and publishes:
 
 * XCom ``pipeline_run_items``: per item ``id``, ``name``, ``type``, ``version``, ``status``;
 * XCom ``pipeline_run_summary``: the object, the run type (``Online``/``Offline``), the final
-  status and every stage with code, type, status, start, finish, duration and message;
+  status and every stage with code, type, status, start, finish, duration and message (times from
+  the stage's ``Detail`` when DataWorks gives them, else when the task's reads saw them, marked
+  ``observed``);
 * one table of both in the task log, the failing stage and items first when the run failed.
 
 The report describes the outcome; it never decides it. A report that cannot be read (the
@@ -16,8 +18,8 @@ items call failing after its retries) is logged as a warning and the task's outc
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +43,17 @@ def _iso(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
 
 
-def _stage_row(stage: Stage) -> dict[str, Any]:
+def _stage_row(stage: Stage, observed: Mapping[str, Sequence[int | None]]) -> dict[str, Any]:
+    """One stage of the summary; its times from DataWorks' ``Detail`` when it gives them, else as observed.
+
+    ``times`` says which: ``"dataworks"``, ``"observed"`` (when this task's reads first saw the stage
+    running and finished: accurate to one poll interval) or ``None`` (unknown).
+    """
     start, finish = stage.start_time_ms, stage.finish_time_ms
+    source: str | None = "dataworks" if start is not None or finish is not None else None
+    seen = observed.get(stage.code)
+    if source is None and seen is not None and (seen[0] is not None or seen[1] is not None):
+        start, finish, source = seen[0], seen[1], "observed"
     duration = None if start is None or finish is None else round((finish - start) / 1000, 3)
     return {
         "code": stage.code,
@@ -53,6 +64,7 @@ def _stage_row(stage: Stage) -> dict[str, Any]:
         "start": _iso(start),
         "finish": _iso(finish),
         "duration_seconds": duration,
+        "times": source,
         "message": stage.message,
     }
 
@@ -74,6 +86,8 @@ class DeploymentReport:
     object_id: str | None = None
     check_only: bool = False
     abolished: bool = False
+    #: per stage code, when the task's reads first saw it running and finished (see ``RunProgress``)
+    observed: Mapping[str, Sequence[int | None]] = field(default_factory=dict)
 
     @property
     def failing_items(self) -> list[PipelineRunItem]:
@@ -103,7 +117,7 @@ class DeploymentReport:
             "message": run.message,
             "failed_stage": failed_stage.code if failed_stage else None,
             "item_count": len(self.items),
-            "stages": [_stage_row(stage) for stage in run.ordered_stages],
+            "stages": [_stage_row(stage, self.observed) for stage in run.ordered_stages],
         }
 
     def format(self) -> str:
@@ -130,11 +144,11 @@ class DeploymentReport:
                 if len(items) > MAX_NAMED_ITEMS:
                     names += f" and {len(items) - MAX_NAMED_ITEMS} more (all in the item table)"
                 lines.append(f"FAILED item(s) {names}: {message}")
-        stages = [_stage_row(s) for s in self.run.ordered_stages]
+        stages = [_stage_row(s, self.observed) for s in self.run.ordered_stages]
         stages.sort(key=lambda row: row["status"] not in ("Fail", "Termination", "Cancel"))
         lines.append("")
         lines += _table(
-            ("step", "stage", "type", "status", "start", "finish", "duration_s", "message"),
+            ("step", "stage", "type", "status", "start", "finish", "duration_s", "times", "message"),
             [
                 (
                     row["step"],
@@ -144,6 +158,7 @@ class DeploymentReport:
                     row["start"] or "-",
                     row["finish"] or "-",
                     "-" if row["duration_seconds"] is None else row["duration_seconds"],
+                    row["times"] or "-",
                     row["message"] or "",
                 )
                 for row in stages
@@ -178,6 +193,7 @@ def publish_report(
     object_id: str | None = None,
     check_only: bool = False,
     abolished: bool = False,
+    observed: Mapping[str, Sequence[int | None]] | None = None,
 ) -> DeploymentReport | None:
     """Read the run's items (every page), push both XComs and log the table; never raises DataWorks errors.
 
@@ -189,7 +205,12 @@ def publish_report(
         logger.warning("No deployment report for pipeline run %s: its items could not be read: %s", run.id, err)
         return None
     report = DeploymentReport(
-        run=run, items=tuple(items), object_id=object_id, check_only=check_only, abolished=abolished
+        run=run,
+        items=tuple(items),
+        object_id=object_id,
+        check_only=check_only,
+        abolished=abolished,
+        observed=dict(observed or {}),
     )
     ti.xcom_push(key=XCOM_ITEMS, value=report.items_xcom())
     ti.xcom_push(key=XCOM_SUMMARY, value=report.summary_xcom())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -367,10 +368,22 @@ _state_of = attrgetter(*(f.name for f in fields(PipelineRun) if f.compare and f.
 
 
 class StageTransitionLog:
-    """Remembers what was logged so each stage transition shows once in the task log."""
+    """Remembers what was logged so each stage transition shows once in the task log.
 
-    def __init__(self) -> None:
+    It also notes when each transition was first seen (:attr:`observed`): DataWorks documents no
+    stage times (a stage's ``Detail`` has no documented schema), so the deployment report falls back
+    to these, marked as observed, accurate to one poll interval.
+    """
+
+    def __init__(self, observed: Mapping[str, Any] | None = None, clock: Any = None) -> None:
         self._seen: dict[str, str] = {}
+        #: stage code -> [first seen running, first seen finished], epoch ms (``None`` where not seen)
+        self.observed: dict[str, list[int | None]] = {
+            str(code): [_as_int(times[0]), _as_int(times[1])]
+            for code, times in (observed or {}).items()
+            if isinstance(times, (list, tuple)) and len(times) == 2
+        }
+        self._clock = clock or time.time
 
     def new_transitions(self, run: PipelineRun) -> list[Stage]:
         """Return the stages whose status changed since the last call."""
@@ -380,7 +393,16 @@ class StageTransitionLog:
             if self._seen.get(key) != stage.status:
                 self._seen[key] = stage.status
                 changed.append(stage)
+                self._observe(key, stage)
         return changed
+
+    def _observe(self, key: str, stage: Stage) -> None:
+        times = self.observed.setdefault(key, [None, None])
+        now = int(self._clock() * 1000)
+        if stage.state is PipelineRunStatus.RUNNING and times[0] is None:
+            times[0] = now
+        elif stage.state in TERMINAL_STATUSES and times[1] is None:
+            times[1] = now
 
     def log(self, run: PipelineRun, logger: logging.Logger) -> None:
         for stage in self.new_transitions(run):

@@ -211,7 +211,8 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         (AIP-105), which this operator passes to Airflow untouched.
     :param stage_exec_policy: how a stage DataWorks did not accept (``Success: false``, a 4xx) is
         executed again: a dict of :class:`~airflow_provider_dataworks.progress.StageExecPolicy`'s
-        fields (``attempts``, ``backoff``, ``max_backoff``, ``console_interval``); default: its defaults.
+        fields (``attempts``, ``backoff``, ``max_backoff``); default: its defaults. After ``attempts``
+        executions DataWorks did not accept, the task closes the run and fails without retry.
         The deferred wait continues the same backoff on the triggerer.
     """
 
@@ -297,6 +298,9 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         self._abolished_on_timeout = False
         #: this try's run store, to mark a run this task abolished
         self._store: RunStore | None = None
+        #: the blocking wait's progress, or the stage times the trigger observed (for the report)
+        self._wait_progress: RunProgress | None = None
+        self._event_observed: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ validation
 
@@ -439,7 +443,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
                 if not self.reattach:
                     raise
                 self.log.warning("%s Looking for the run among the object's pipeline runs.", err)
-                found = reconcile_ambiguous_create(
+                found, listed = reconcile_ambiguous_create(
                     hook,
                     project_id,
                     request.object_id,
@@ -452,16 +456,24 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
                 if found is not None:
                     self.log.info("The ambiguous create did create pipeline run %s; adopting it.", found.id)
                     return found.id
-                if submission < RESUBMITS:
+                if listed and submission < RESUBMITS:
                     self.log.warning(
                         "No pipeline run of this task appeared after %d lookups, so the create did not happen: "
                         "sending it once more (DataWorks: retry only when no matching run exists).",
                         RECONCILE_ATTEMPTS,
                     )
                     continue
+                if not listed:
+                    # nobody knows whether the run exists: sending the create again could deploy twice
+                    raise PipelineRunAmbiguousCreateError(
+                        f"{err} The object's pipeline runs could not be listed either, so nothing was resubmitted. "
+                        "The next try looks for the run again before creating one.",
+                        cause=err.cause,
+                    ) from err
                 raise PipelineRunAmbiguousCreateError(
                     f"{err} No pipeline run of this task appeared after {RECONCILE_ATTEMPTS} lookups, after "
-                    f"{RESUBMITS + 1} submissions. The next try looks for it again before creating one.",
+                    f"{RESUBMITS + 1} submissions; nothing was resubmitted after the last. The next try looks for "
+                    "it again before creating one.",
                     cause=err.cause,
                 ) from err
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
@@ -648,13 +660,21 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
     # ------------------------------------------------------------------ waiting
 
     def _progress(self, request: _Request) -> RunProgress:
-        return RunProgress(
+        self._wait_progress = RunProgress(
             advance_stages=self.advance_stages,
             advance_until_stage=request.advance_until_stage,
             logger=self.log,
             check_only=self.check_only,
             stage_exec_policy=request.stage_exec_policy,
         )
+        return self._wait_progress
+
+    @property
+    def _observed_stages(self) -> dict[str, Any]:
+        """When this try's reads first saw each stage running and finished (the report's fallback times)."""
+        if self._wait_progress is not None:
+            return self._wait_progress.observed_stages
+        return self._event_observed
 
     def _finished(self, context: Context, hook: DataWorksHook, run: PipelineRun | None, object_id: str) -> None:
         """After the run ended (or its checks did): abolish a check-only run, publish the report.
@@ -689,6 +709,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
                 object_id=object_id,
                 check_only=self.check_only,
                 abolished=abolished,
+                observed=self._observed_stages,
             )
 
     def _finished_by_timeout(
@@ -740,9 +761,6 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             )
         except (PipelineRunFailedError, PipelineRunGaveUpError):
             raise
-        except DataWorksError as err:
-            # not transient (the wait rides those out): a permission error, a run that is gone, a refusal
-            raise gave_up(err) from err
         except PipelineRunTimeoutError as err:
             raise self._timed_out(err, run_id, project_id) from None
         except AirflowTaskTimeout:
@@ -751,6 +769,9 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             # No report here: Airflow is ending the task, so nothing but the abolish is spent.
             self._timed_out(PipelineRunTimeoutError("execution_timeout passed."), run_id, project_id)
             raise
+        except DataWorksError as err:
+            # not transient (the wait rides those out): a permission error, a run that is gone, a refusal
+            raise gave_up(err) from err
 
     def _defer(
         self,
@@ -816,6 +837,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
                 stage_exec_policy=request.stage_exec_policy.to_dict(),
                 # the backoff of a stage DataWorks refused goes on where the check before deferring left it
                 exec_failures=progress.exec_failures,
+                observed_stages=progress.observed_stages,
             ),
             method_name="execute_complete",
             kwargs={"pipeline_run_id": run_id, "project_id": project_id},
@@ -835,7 +857,11 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         """Resume after the trigger: validate its event, then succeed, fail, or abolish on timeout."""
         self.pipeline_run_id, self._run_project_id = pipeline_run_id, project_id
         request = self._validate()
-        from airflow_provider_dataworks.triggers.pipeline_run import resolve_trigger_event
+        from airflow_provider_dataworks.triggers.pipeline_run import observed_of, resolve_trigger_event
+
+        self._event_observed = observed_of(event)
+        # a fresh task object on a new worker: the store marks a run this try abolishes (timeout, give-up)
+        self._store = RunStore(context, self.log)
 
         try:
             run = resolve_trigger_event(
@@ -877,6 +903,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             return super().resume_execution(next_method, next_kwargs, context)
         except task_deferral_timeout() as err:
             request = self._validate()
+            self._store = RunStore(context, self.log)
             hook = self._hook(request.retry_policy)
             project_id = request.project_id if request.project_id is not None else hook.resolve_project_id(None)
             self._kill_hook = hook.with_retry_policy(ABOLISH_RETRY_POLICY)

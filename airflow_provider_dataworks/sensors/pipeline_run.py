@@ -112,6 +112,7 @@ class PipelineRunSensor(BaseSensorOperator):
         self.stage_exec_policy = stage_exec_policy
         self._hook: DataWorksHook | None = None
         self._progress: RunProgress | None = None
+        self._event_observed: dict[str, Any] = {}
         self._resolved: tuple[str, int] | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -221,6 +222,7 @@ class PipelineRunSensor(BaseSensorOperator):
                 stage_exec_policy=self._stage_exec_policy().to_dict(),
                 # the backoff of a stage DataWorks refused goes on where the first poke left it
                 exec_failures=self._progress.exec_failures if self._progress else {},
+                observed_stages=self._progress.observed_stages if self._progress else {},
             ),
             method_name="execute_complete",
             # A backstop only: the trigger reports the timeout itself, naming the stage.
@@ -229,8 +231,9 @@ class PipelineRunSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> str:
         """Resume after the trigger; the shared validation decides, this maps it to sensor semantics."""
-        from airflow_provider_dataworks.triggers.pipeline_run import resolve_trigger_event
+        from airflow_provider_dataworks.triggers.pipeline_run import observed_of, resolve_trigger_event
 
+        self._event_observed = observed_of(event)
         try:
             run = resolve_trigger_event(event, pipeline_run_id=self._run_id(), advance_until_stage=self._until_stage())
         except PipelineRunFailedError as err:
@@ -250,7 +253,10 @@ class PipelineRunSensor(BaseSensorOperator):
         if self.advance_stages:
             from airflow_provider_dataworks.report import publish_report
 
-            publish_report(self.get_hook(), run, context["ti"], self.log, project_id=self._target()[1])
+            observed = self._progress.observed_stages if self._progress is not None else self._event_observed
+            publish_report(
+                self.get_hook(), run, context["ti"], self.log, project_id=self._target()[1], observed=observed
+            )
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         # BaseSensorOperator skips on ANY AirflowException when resuming with soft_fail, but in

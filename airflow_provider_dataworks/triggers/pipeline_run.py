@@ -76,6 +76,14 @@ class PipelineRunEvent(TypedDict):
     run: dict[str, Any] | None
     #: RequestId of the last successful read, or ``None``
     request_id: str | None
+    #: :attr:`RunProgress.observed_stages`: when the wait first saw each stage running and finished
+    observed: dict[str, list[int | None]]
+
+
+def observed_of(event: Any) -> dict[str, Any]:
+    """The stage times an event's wait observed (for the report); ``{}`` when it carries none or a bad shape."""
+    observed = event.get("observed") if isinstance(event, dict) else None
+    return dict(observed) if isinstance(observed, dict) else {}
 
 
 def resolve_trigger_event(
@@ -170,6 +178,7 @@ class PipelineRunTrigger(BaseTrigger):
     :param exec_failures: per stage code, the executions DataWorks did not accept before deferring
         (``RunProgress.exec_failures``): the backoff goes on from there instead of executing a
         refused stage again on the first read.
+    :param observed_stages: ``RunProgress.observed_stages`` of the check before deferring.
     :param next_poll_at: absolute ``time.time()`` of the first read. The task reads the run just
         before deferring, so reading again at once would only spend an API call; a trigger
         rebuilt later (triggerer restart) finds this time passed and reads at once.
@@ -192,6 +201,7 @@ class PipelineRunTrigger(BaseTrigger):
         check_only: bool = False,
         stage_exec_policy: dict[str, Any] | None = None,
         exec_failures: dict[str, int] | None = None,
+        observed_stages: dict[str, list[int | None]] | None = None,
     ) -> None:
         super().__init__()
         self.pipeline_run_id = str(pipeline_run_id)
@@ -209,6 +219,7 @@ class PipelineRunTrigger(BaseTrigger):
         self.check_only = bool(check_only)
         self.stage_exec_policy = StageExecPolicy.coerce(stage_exec_policy).to_dict()
         self.exec_failures = {str(code): int(count) for code, count in sorted((exec_failures or {}).items())}
+        self.observed_stages = {str(code): list(times) for code, times in (observed_stages or {}).items()}
         if self.poll_interval <= 0:
             raise ValueError(f"poll_interval must be greater than 0 seconds, got {poll_interval!r}.")
 
@@ -231,6 +242,7 @@ class PipelineRunTrigger(BaseTrigger):
                 "check_only": self.check_only,
                 "stage_exec_policy": dict(self.stage_exec_policy),
                 "exec_failures": dict(self.exec_failures),
+                "observed_stages": {code: list(times) for code, times in self.observed_stages.items()},
             },
         )
 
@@ -239,7 +251,9 @@ class PipelineRunTrigger(BaseTrigger):
         policy = retry_policy or DataWorksRetryPolicy.coerce(self.retry_policy).for_wait(self.poll_interval)
         return DataWorksHook(self.dataworks_conn_id, region=self.region, retry_policy=policy)
 
-    def _event(self, status: EventStatus, message: str, run: PipelineRun | None) -> TriggerEvent:
+    def _event(
+        self, status: EventStatus, message: str, run: PipelineRun | None, progress: RunProgress | None = None
+    ) -> TriggerEvent:
         payload: PipelineRunEvent = {
             "status": status,
             "pipeline_run_id": self.pipeline_run_id,
@@ -247,6 +261,7 @@ class PipelineRunTrigger(BaseTrigger):
             "message": message,
             "run": run.to_api() if run is not None else None,
             "request_id": run.request_id if run is not None else None,
+            "observed": progress.observed_stages if progress is not None else {},
         }
         return TriggerEvent(dict(payload))
 
@@ -282,6 +297,7 @@ class PipelineRunTrigger(BaseTrigger):
             check_only=self.check_only,
             stage_exec_policy=self.stage_exec_policy,
             exec_failures=self.exec_failures,
+            observed=self.observed_stages,
         )
         run: PipelineRun | None = None
         pause: float = 0.0
@@ -301,21 +317,23 @@ class PipelineRunTrigger(BaseTrigger):
                 )
             except (DataWorksError, ValueError) as err:
                 if not is_transient(err):
-                    return self._event("error", self._error_message(err), run)
+                    return self._event("error", self._error_message(err), run, progress)
                 outage.failed(err)
             else:
                 outage.ended()
             if decision is not None and decision.step is Step.SUCCEED:
                 self.log.info("%s", decision.reason)
-                return self._event("success", decision.reason, run)
+                return self._event("success", decision.reason, run, progress)
             if decision is not None and decision.step is Step.FAIL:
-                return self._event("failed" if run is not None and run.is_failed else "error", decision.reason, run)
+                return self._event(
+                    "failed" if run is not None and run.is_failed else "error", decision.reason, run, progress
+                )
             next_pause = pause_before_next_read(self.poll_interval, self.end_time)
             if next_pause is None:
                 stop = progress.describe_stop(run) + outage.describe()
                 message = f"Pipeline run {self.pipeline_run_id} did not finish before the timeout. {stop}"
                 self.log.warning("%s", message)
-                return self._event("timeout", message, run)
+                return self._event("timeout", message, run, progress)
             pause = next_pause
             # Waiting on a run that does not change decides the same again until the clock says
             # otherwise (a refused stage's backoff ends, the deadline comes), so the shared poller

@@ -205,6 +205,7 @@ def run_task(
     *,
     events: list[dict[str, Any]] | None = None,
     max_slices: int = 100,
+    trigger_timeout: float = 30.0,
 ) -> Any:
     """Run a task like a worker + triggerer would, in process.
 
@@ -219,7 +220,7 @@ def run_task(
         try:
             return call()
         except TaskDeferred as deferred:
-            payload = only_event(deferred.trigger)
+            payload = only_event(deferred.trigger, trigger_timeout)
             if events is not None:
                 events.append(payload)
             task = make_task()

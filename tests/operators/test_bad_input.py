@@ -31,6 +31,7 @@ BAD_ARGUMENTS = {
         {"auto_run_until_stage": "DEV", "run_mode": "Normal"},
         "auto_run_until_stage needs run_mode='Auto'",
     ),
+    "Auto without auto_run_until_stage": ({"run_mode": "Auto"}, "run_mode='Auto' needs auto_run_until_stage"),
     "zero poll_interval": ({"poll_interval": 0}, "poll_interval must be greater than 0"),
     "negative poll_interval": ({"poll_interval": -1}, "poll_interval must be greater than 0"),
     "text poll_interval": ({"poll_interval": "10"}, "poll_interval must be a number of seconds"),

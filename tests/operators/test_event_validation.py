@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_dataworks.exceptions import (
     DataWorksError,
     InvalidTriggerEventError,
     PipelineRunFailedError,
+    PipelineRunGaveUpError,
+    PipelineRunStoppedError,
     PipelineRunTimeoutError,
 )
 from airflow_provider_dataworks.triggers.pipeline_run import resolve_trigger_event
@@ -117,7 +120,17 @@ def test_timeout_without_run_still_raises_timeout():
         resolve_trigger_event(event("timeout", run=None), pipeline_run_id="r1")
 
 
-def test_error_raises_a_retryable_error_with_the_message():
-    with pytest.raises(DataWorksError, match="budget spent") as raised:
-        resolve_trigger_event(event("error", run=None, message="budget spent"), pipeline_run_id="r1")
+def test_error_raises_a_give_up_without_retry_with_the_message():
+    """The trigger sends ``error`` only for what waiting cannot heal (it rides out transient errors)."""
+    with pytest.raises(PipelineRunGaveUpError, match="permission denied") as raised:
+        resolve_trigger_event(event("error", run=None, message="permission denied"), pipeline_run_id="r1")
+    assert isinstance(raised.value, (DataWorksError, AirflowFailException))
     assert not isinstance(raised.value, (PipelineRunFailedError, PipelineRunTimeoutError, InvalidTriggerEventError))
+
+
+@pytest.mark.parametrize("status", ["Termination", "Cancel"])
+def test_a_run_stopped_by_someone_raises_without_retry(status):
+    data = run(status, stage("BUILD", 1, "Success"), stage("PROD_CHECK", 2, status))
+    with pytest.raises(PipelineRunStoppedError, match="stopped outside this task") as raised:
+        resolve_trigger_event(event("failed", run_data=data), pipeline_run_id="r1")
+    assert isinstance(raised.value, AirflowFailException)

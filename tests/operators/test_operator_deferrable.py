@@ -103,7 +103,7 @@ def test_the_first_stage_starts_before_deferring_and_is_not_executed_again(emu, 
 def test_a_run_that_already_finished_is_not_deferred(emu, conn, task_instance):
     emu.set_init_seconds(0)  # the check before deferring sees the run past its Init phase
     # Auto mode with instant stages: the run is Success at the first status check
-    op = deferrable(object_id=NODE, run_mode="Auto", advance_stages=False)()
+    op = deferrable(object_id=NODE, run_mode="Auto", auto_run_until_stage="PROD", advance_stages=False)()
     result = op.execute(task_instance.context())  # no TaskDeferred
 
     assert result == only_run(emu, NODE)["id"]
@@ -112,7 +112,7 @@ def test_a_run_that_already_finished_is_not_deferred(emu, conn, task_instance):
 
 def test_a_run_that_already_failed_fails_without_deferring(emu, conn, task_instance):
     emu.set_init_seconds(0)  # the check before deferring sees the run past its Init phase
-    op = deferrable(object_id=FAILING_NODE, run_mode="Auto", advance_stages=False)()
+    op = deferrable(object_id=FAILING_NODE, run_mode="Auto", auto_run_until_stage="PROD", advance_stages=False)()
     with pytest.raises(PipelineRunFailedError, match="PROD_CHECK"):
         op.execute(task_instance.context())
 

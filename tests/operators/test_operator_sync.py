@@ -64,8 +64,8 @@ def test_the_description_carries_the_task_and_attempt_tag(emu, conn, task_instan
     operator(object_id=NODE, description="release 42").execute(task_instance.context())
 
     description = only_run(emu, NODE)["description"]
-    assert description.startswith("release 42 [airflow:")
-    task_part, attempt_part = description.split("[airflow:")[1].rstrip("]").split(":")
+    assert description.startswith("[airflow:") and description.endswith("] release 42")
+    task_part, attempt_part = description.split("[airflow:")[1].split("]")[0].split(":")
     assert (len(task_part), len(attempt_part)) == (16, 8)
 
 
@@ -110,17 +110,16 @@ def test_a_run_cancelled_by_someone_else_fails_the_task(emu, conn, task_instance
 
 
 @pytest.mark.version_matrix
-def test_manual_approval_stage_is_reported_then_times_out_naming_the_stage(emu, conn, task_instance, caplog):
+def test_manual_approval_stage_waits_running_then_times_out_naming_the_stage(emu, conn, task_instance, caplog):
     with pytest.raises(PipelineRunTimeoutError) as raised:
         operator(object_id=APPROVAL_NODE, timeout=0.6).execute(task_instance.context())
 
     text = str(raised.value)
-    assert "PROD_CHECK" in text
-    assert "refused" in text
+    assert "stage PROD_CHECK (Check, step 2, status Running)" in text
     run = only_run(emu, APPROVAL_NODE)
     assert run["status"] in {"Termination", "Cancel"}  # cancel_on_timeout: the timeout abolished it
     assert "was abolished" in text
-    # exec was refused once and not retried in a loop
+    # executed once and accepted; the approval is waited for, never executed again
     assert count_calls(emu, "ExecPipelineRunStage") == 1
 
 
@@ -188,7 +187,9 @@ def test_an_unknown_advance_until_stage_fails_clearly(emu, conn, task_instance):
 
 
 def test_run_mode_auto_lets_dataworks_run_the_stages(emu, conn, task_instance):
-    operator(object_id=NODE, run_mode="Auto", advance_stages=False).execute(task_instance.context())
+    operator(object_id=NODE, run_mode="Auto", auto_run_until_stage="PROD", advance_stages=False).execute(
+        task_instance.context()
+    )
 
     run = only_run(emu, NODE)
     assert (run["status"], run["run_mode"]) == ("Success", "Auto")

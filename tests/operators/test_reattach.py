@@ -17,7 +17,11 @@ from pathlib import Path
 import pytest
 from compat.versions import AIRFLOW_V_3_3_PLUS
 
-from airflow_provider_dataworks.exceptions import PipelineRunAmbiguousCreateError, PipelineRunFailedError
+from airflow_provider_dataworks.exceptions import (
+    PipelineRunAmbiguousCreateError,
+    PipelineRunFailedError,
+    PipelineRunTimeoutError,
+)
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
 from airflow_provider_dataworks.reattach import STATE_KEY, description_tag, task_tag
@@ -194,13 +198,22 @@ def test_read_timeout_on_create_is_reconciled(emu, monkeypatch, task_instance, m
 
 
 @pytest.mark.version_matrix
-def test_ambiguous_create_that_did_not_happen_fails_the_try_then_the_retry_creates_one(emu, conn, task_instance):
+def test_ambiguous_create_that_did_not_happen_is_resubmitted_once_in_the_same_try(emu, conn, task_instance):
     emu.inject_fault(action="CreatePipelineRun", kind="drop", count=1)  # not applied, no answer
 
-    with pytest.raises(PipelineRunAmbiguousCreateError, match="nothing was resubmitted"):
+    make()().execute(task_instance.context())
+
+    assert statuses(emu) == ["Success"]
+    assert [c["status"] for c in emu.calls("CreatePipelineRun")] == [0, 200]  # dropped, then sent once more
+
+
+def test_two_ambiguous_creates_that_did_not_happen_fail_the_try_then_the_retry_creates_one(emu, conn, task_instance):
+    emu.inject_fault(action="CreatePipelineRun", kind="drop", count=2)
+
+    with pytest.raises(PipelineRunAmbiguousCreateError, match="nothing was resubmitted after the last"):
         make()().execute(task_instance.context())
     assert runs_of(emu, NODE) == []
-    assert [c["status"] for c in emu.calls("CreatePipelineRun")] == [0]  # dropped before it was applied
+    assert [c["status"] for c in emu.calls("CreatePipelineRun")] == [0, 0]
 
     make()().execute(task_instance.context(try_number=2))
     assert statuses(emu) == ["Success"]
@@ -250,19 +263,32 @@ def test_storms_on_get_during_the_wait_do_not_fail_the_deployment(emu, conn, tas
     assert len([c for c in emu.calls("GetPipelineRun") if c["fault"]]) == 5
 
 
-def test_a_storm_beyond_the_budget_fails_the_try_with_the_last_error_and_keeps_the_run(emu, conn, task_instance):
+def test_a_storm_beyond_the_budget_is_ridden_out_and_the_deployment_finishes(emu, conn, task_instance):
+    """An outage longer than the per-call budget does not end the wait while its deadline is ahead."""
     emu.set_stage_seconds(0.2)
-    emu.inject_fault(action="GetPipelineRun", kind="http_error", status=503, count=0)
-    from airflow_provider_dataworks.exceptions import DataWorksServerError
+    emu.inject_fault(action="GetPipelineRun", kind="http_error", status=503, count=0, for_seconds=2.0)
 
-    with pytest.raises(DataWorksServerError, match="503"):
-        make()().execute(task_instance.context())
-    emu.clear_faults()
-    assert statuses(emu) in (["Init"], ["Running"])  # never cancelled because of an error
-    assert count_calls(emu, "AbolishPipelineRun") == 0
+    result = make()().execute(task_instance.context())
 
-    make()().execute(task_instance.context(try_number=2))  # the retry adopts it
+    assert result == only_run(emu, NODE)["id"]
     assert statuses(emu) == ["Success"]
+    assert count_calls(emu, "AbolishPipelineRun") == 0
+    failed = [c for c in emu.calls("GetPipelineRun") if c["fault"]]
+    assert len(failed) > FAST_RETRIES["max_attempts"]  # more than one call's budget was spent
+
+
+def test_an_outage_past_the_deadline_is_a_timeout_that_names_it_and_claims_no_abolish(emu, conn, task_instance):
+    emu.set_stage_seconds(30)
+    emu.inject_fault(action="GetPipelineRun", kind="http_error", status=503, count=0)
+
+    with pytest.raises(PipelineRunTimeoutError) as caught:
+        make(timeout=1.0)().execute(task_instance.context())
+
+    message = str(caught.value)
+    assert "DataWorks had not answered" in message
+    assert "could not be read back" in message and "was abolished" not in message
+    emu.clear_faults()
+    assert statuses(emu) in (["Termination"], ["Cancel"])  # the abolish itself went through
 
 
 # ---------------------------------------------------------------------------- (7) retry after a failed run
@@ -285,10 +311,12 @@ def test_retry_after_a_failed_run_creates_exactly_one_new_run(emu, conn, mode, w
     assert description_tag(runs[0]["description"]) == description_tag(runs[1]["description"])
 
 
-def test_a_timed_out_and_abolished_run_is_replaced_on_retry(emu, conn, task_instance):
+@pytest.mark.parametrize("mode", MODES)
+def test_a_timed_out_and_abolished_run_is_replaced_on_retry(emu, conn, task_instance, mode):
+    """The task's own abolish is recorded: the retry deploys again (a person's stop would not be)."""
     with pytest.raises(Exception, match="did not finish"):
-        make(advance_stages=False, timeout=0.2)().execute(task_instance.context())
-    make()().execute(task_instance.context(try_number=2))
+        run_task(make(mode, advance_stages=False, timeout=0.2), task_instance.context())
+    run_task(make(mode), task_instance.context(try_number=2))
     assert statuses(emu)[0] in {"Termination", "Cancel"} and statuses(emu)[1:] == ["Success"]
 
 

@@ -230,7 +230,7 @@ def test_check_only_retry_reattaches_to_the_same_run(emu, conn, task_instance):
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"run_mode": "Auto"}, "run_mode"),
+        ({"run_mode": "Auto", "auto_run_until_stage": "PROD_CHECK"}, "run_mode"),
         ({"advance_stages": False}, "advance_stages"),
         ({"advance_until_stage": "PROD_CHECK"}, "advance_until_stage"),
         ({"wait_for_completion": False}, "wait_for_completion"),

@@ -77,15 +77,26 @@ def test_secret_and_token_never_appear_anywhere(emu, sts_conn, caplog, capsys, m
         )
     )
 
-    # transient errors beyond the budget: sync, trigger, and a kill
+    # transient errors beyond the budget until the deadline (sync and trigger), a permission error, and a kill
     emu.inject_fault(action="GetPipelineRun", kind="http_error", status=503, count=0)
     with pytest.raises(Exception) as exhausted:
-        run_task(op(object_id=NODE), TaskInstance().context())
+        run_task(op(object_id=NODE, timeout=0.5), TaskInstance().context())
     keep(exhausted.value)
     error_trigger = PipelineRunTrigger(
-        pipeline_run_id="x", project_id=BASIC, poll_interval=0.05, retry_policy=RETRIES, cancel_on_kill=True
+        pipeline_run_id="x",
+        project_id=BASIC,
+        poll_interval=0.05,
+        retry_policy=RETRIES,
+        cancel_on_kill=True,
+        end_time=time.time() + 0.5,
     )
     keep([e.payload for e in asyncio.run(collect_events(error_trigger))])
+    emu.clear_faults()
+    emu.inject_fault(action="ExecPipelineRunStage", kind="http_error", status=403, code="Forbidden.RAM", count=0)
+    with pytest.raises(Exception) as forbidden:
+        run_task(op(object_id=NODE), TaskInstance().context())
+    keep(forbidden.value)
+    emu.inject_fault(action="GetPipelineRun", kind="http_error", status=503, count=0)
     asyncio.run(error_trigger.on_kill())
     emu.clear_faults()
 

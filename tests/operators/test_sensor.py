@@ -10,7 +10,7 @@ from airflow.providers.common.compat.sdk import (
     TaskDeferred,
 )
 
-from airflow_provider_dataworks.exceptions import DataWorksError
+from airflow_provider_dataworks.exceptions import PipelineRunGaveUpError
 from airflow_provider_dataworks.hooks.dataworks import DataWorksHook
 from airflow_provider_dataworks.sensors.pipeline_run import PipelineRunSensor
 
@@ -58,7 +58,7 @@ def new_run(object_id: str = NODE, project_id: int = BASIC, **kwargs) -> str:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_success(emu, conn, task_instance, mode):
-    run_id = new_run(run_mode="Auto")
+    run_id = new_run(run_mode="Auto", auto_run_until_stage="PROD")
     emu.set_stage_seconds(0.05)
     result = run_task(sensor(mode, pipeline_run_id=run_id), task_instance.context())
 
@@ -69,7 +69,7 @@ def test_success(emu, conn, task_instance, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_failed_run_fails_without_retries_and_with_details(emu, conn, task_instance, mode):
-    run_id = new_run(FAILING_NODE, run_mode="Auto")
+    run_id = new_run(FAILING_NODE, run_mode="Auto", auto_run_until_stage="PROD")
     emu.set_stage_seconds(0.05)
     with pytest.raises(AirflowFailException) as raised:
         run_task(sensor(mode, pipeline_run_id=run_id), task_instance.context())
@@ -89,7 +89,7 @@ def test_cancelled_run_fails(emu, conn, task_instance, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_soft_fail_skips_a_failed_run_in_every_mode(emu, conn, task_instance, mode):
-    run_id = new_run(FAILING_NODE, run_mode="Auto")
+    run_id = new_run(FAILING_NODE, run_mode="Auto", auto_run_until_stage="PROD")
     emu.set_stage_seconds(0.05)
     with pytest.raises(AirflowSkipException):
         run_task(sensor(mode, pipeline_run_id=run_id, soft_fail=True), task_instance.context())
@@ -124,11 +124,29 @@ def test_a_deferral_airflow_timed_out_itself_is_a_sensor_timeout(emu, conn, task
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_soft_fail_does_not_hide_an_exhausted_error_budget(emu, conn, task_instance, mode):
+def test_an_outage_beyond_the_error_budget_does_not_end_the_sensor(emu, conn, task_instance, mode):
+    """Transient errors are ridden out until the sensor's timeout: the run finishes, the sensor succeeds."""
+    run_id = new_run(run_mode="Auto", auto_run_until_stage="PROD")
+    emu.inject_fault(action="GetPipelineRun", kind="http_error", status=503, count=0, for_seconds=1.5)
+
+    result = run_task(sensor(mode, pipeline_run_id=run_id, soft_fail=True), task_instance.context())
+
+    assert result == run_id
+    assert emu.run(run_id)["status"] == "Success"
+    assert len([c for c in emu.calls("GetPipelineRun") if c["fault"]]) > FAST_RETRIES["max_attempts"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_permission_error_fails_the_sensor_without_retry(emu, conn, task_instance, mode):
     run_id = new_run()
-    emu.inject_fault(action="GetPipelineRun", kind="http_error", status=503, count=0)
-    with pytest.raises(DataWorksError):
-        run_task(sensor(mode, pipeline_run_id=run_id, soft_fail=True), task_instance.context())
+    emu.inject_fault(action="GetPipelineRun", kind="http_error", status=403, code="Forbidden.RAM", count=0)
+
+    with pytest.raises(PipelineRunGaveUpError, match="dataworks:GetPipelineRun") as caught:
+        run_task(sensor(mode, pipeline_run_id=run_id), task_instance.context())
+
+    assert isinstance(caught.value, AirflowFailException)
+    assert emu.run(run_id)["status"] in ACTIVE  # a sensor never cancels
+    assert len(emu.calls("GetPipelineRun")) == 1
 
 
 @pytest.mark.parametrize("mode", MODES)

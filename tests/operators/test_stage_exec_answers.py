@@ -45,7 +45,7 @@ def test_a_passing_400_before_deferring_does_not_strand_the_deferred_task(emu, c
     emu.set_init_seconds(0)  # the check before deferring meets PROD_CHECK waiting and executes it
     events: list[dict] = []
 
-    fast = {"attempts": 3, "backoff": 0.2, "max_backoff": 0.2, "console_interval": 1.0}
+    fast = {"attempts": 3, "backoff": 0.2, "max_backoff": 0.2}
     result = run_task(make(deferrable=True, stage_exec_policy=fast), task_instance.context(), events=events)
 
     run = only_run(emu, NODE)

@@ -19,7 +19,7 @@ from airflow_provider_dataworks.triggers.pipeline_run import PipelineRunTrigger
 from .support import BASIC, FAST_RETRIES, NODE, POLL, only_event, only_run, rebuild, run_task
 
 #: a backoff long against the poll interval (many trigger reads fit in it), short for a test
-POLICY = {"attempts": 4, "backoff": 1.0, "max_backoff": 2.0, "console_interval": 5.0}
+POLICY = {"attempts": 4, "backoff": 1.0, "max_backoff": 2.0}
 REFUSED = {"status": 400, "code": "Invalid.Stage.NotReady", "message": "stage is being prepared"}
 
 
@@ -109,7 +109,7 @@ def test_sensor_hands_a_refused_stage_to_the_trigger_which_waits_its_backoff(emu
 
 def test_blocking_operator_uses_its_stage_exec_policy(emu, conn, task_instance):
     emu.inject_fault("ExecPipelineRunStage", kind="not_started")
-    fast = {"attempts": 3, "backoff": 0.3, "max_backoff": 0.3, "console_interval": 1.0}
+    fast = {"attempts": 3, "backoff": 0.3, "max_backoff": 0.3}
 
     result = run_task(lambda: deploy(deferrable=False, stage_exec_policy=fast), task_instance.context())
 
@@ -133,6 +133,10 @@ def test_trigger_round_trip_keeps_the_stage_exec_kwargs():
         check_only=True,
         stage_exec_policy=POLICY,
         exec_failures={"PROD_CHECK": 2},
+        observed_stages={
+            "BUILD_PACKAGE": [1_900_000_000_000, 1_900_000_004_000],
+            "PROD_CHECK": [1_900_000_005_000, None],
+        },
     )
     classpath, kwargs = original.serialize()
 
@@ -142,6 +146,7 @@ def test_trigger_round_trip_keeps_the_stage_exec_kwargs():
         {"PROD_CHECK": 2},
         True,
     )
+    assert kwargs["observed_stages"]["PROD_CHECK"] == [1_900_000_005_000, None]
     rebuilt = rebuild(original)
     assert rebuilt.serialize() == (classpath, kwargs)
 
@@ -154,7 +159,6 @@ def test_trigger_defaults_to_the_default_policy_and_no_failures():
         "attempts": 5,
         "backoff": 10.0,
         "max_backoff": 120.0,
-        "console_interval": 600.0,
     }
 
 

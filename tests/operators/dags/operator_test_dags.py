@@ -32,7 +32,9 @@ for deferrable in (False, True):
         deploy(object_id=FAILING_NODE, deferrable=deferrable, retries=0)
 
 with DAG("op_test_create_then_sensor", schedule=None, start_date=START, catchup=False):
-    create = deploy(object_id=NODE, run_mode="Auto", advance_stages=False, wait_for_completion=False)
+    create = deploy(
+        object_id=NODE, run_mode="Auto", auto_run_until_stage="PROD", advance_stages=False, wait_for_completion=False
+    )
     wait = PipelineRunSensor(
         task_id="wait",
         pipeline_run_id="{{ ti.xcom_pull(task_ids='deploy') }}",
