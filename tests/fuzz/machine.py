@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from . import invariants
-from .schedules import ACTIONS, FAULTS, configs
+from .schedules import ACTIONS, FAULTS, LATE_ANSWER, configs
 from .task import Config, TaskDriver
 from .world import FuzzEmulator, Stats
 
@@ -105,7 +105,11 @@ class DeploymentProtocol(RuleBasedStateMachine):
     )
     def inject_fault(self, action: str, fault: tuple[str, int | None], count: int) -> None:
         kind, status = fault
-        self.world.emu.inject_fault(action, kind=kind, count=count, status=status)
+        if kind == "delay":  # an answer after the connection's read timeout: applied, the answer too late
+            count, seconds = 1, LATE_ANSWER
+        else:
+            seconds = None
+        self.world.emu.inject_fault(action, kind=kind, count=count, status=status, seconds=seconds)
         self.injected.faults.append((action, kind, status))
         self.event(f"fault:{kind}{'' if status is None else f'_{status}'}")
 

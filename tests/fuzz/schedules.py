@@ -29,8 +29,8 @@ ACTIONS = (
     "AbolishPipelineRun",
     "ListPipelineRunItems",
 )
-#: (kind, HTTP status): throttling, 5xx, a gateway's HTML 502, no answer (not applied / applied),
-#: Success: false, a permission error, an unknown 4xx
+#: (kind, HTTP status): throttling, 5xx, a gateway's HTML 502, no answer (not applied / applied), an answer
+#: after the read timeout (applied), Success: false, a permission error, an unknown 4xx
 FAULTS = (
     ("http_error", 429),
     ("http_error", 500),
@@ -38,10 +38,15 @@ FAULTS = (
     ("html_502", None),
     ("drop", None),
     ("commit_then_drop", None),
+    ("delay", None),
     ("not_started", None),
     ("http_error", 403),
     ("http_error", 400),
 )
+
+#: seconds: the connection's read timeout, and the delay of an answer that outlasts it
+READ_TIMEOUT = 1.0
+LATE_ANSWER = 1.02
 
 #: seconds: the wait of a try ends here (short ones make the clock pass the timeout)
 SHORT_TIMEOUTS = (0.3, 0.8)

@@ -20,8 +20,10 @@ from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunO
 
 from .world import FuzzEmulator, Segment, WorkerKilled
 
-#: fast, still exponential with jitter: the provider's own retry layer
-FAST_RETRIES = {"max_attempts": 3, "base_delay": 0.002, "max_delay": 0.01}
+#: fast, still exponential with jitter: the provider's own retry layer. Its lookup delays are also the
+#: reconcile window of an ambiguous create (0.01+0.02+0.04+0.08+0.16 s), which must outlast the time a
+#: late answer lands after the read timeout (schedules.LATE_ANSWER - READ_TIMEOUT), as 31 s do by default
+FAST_RETRIES = {"max_attempts": 3, "base_delay": 0.005, "max_delay": 0.2}
 #: a stage DataWorks keeps refusing: given up after this many executions
 FAST_EXEC = {"attempts": 3, "backoff": 0.002, "max_backoff": 0.01}
 POLL = 0.002
