@@ -354,7 +354,7 @@ def flows() -> list[Flow]:
         Flow(
             "timeout, run abolished",
             "release_window with an unapproved stage",
-            "PROD_CHECK needs a console approval (exec refused); the trigger times out; the run is abolished",
+            "PROD_CHECK waits for a console approval (held Running); the trigger times out; the run is abolished",
             {"create": 1, "exec": 1, "list": 0, "abolish": 1, "reads": 2},
             flow_timeout_abolish,
             PipelineRunTimeoutError,

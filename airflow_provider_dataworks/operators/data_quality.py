@@ -354,7 +354,11 @@ class DataQualityEvaluationOperator(BaseOperator):
             stored.task_id, stored.project_id, create_time_from_ms=stored.created_after_ms
         )
         mine = [e for e in found if e.trigger_time_ms == stored.trigger_time_ms]
-        return max(mine, key=lambda e: (e.create_time_ms or 0, e.id), default=None)
+        newest = max(mine, key=lambda e: (e.create_time_ms or 0, e.id), default=None)
+        if newest is None:
+            return None
+        # A listing row has no rule results (the SDK's list model carries no Results): decide on a full read.
+        return hook.get_data_quality_evaluation_task_instance(newest.id)
 
     def _create(
         self,
