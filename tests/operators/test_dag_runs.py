@@ -171,3 +171,33 @@ def test_execution_timeout_fails_the_task_and_abolishes_per_cancel_on_timeout(ru
     else:
         assert runs[0]["status"] in ACTIVE
         assert len(emu.calls("AbolishPipelineRun")) == 0
+
+
+@pytest.mark.parametrize("mode", ["sync", "deferrable"])
+def test_a_deployment_stopped_in_the_console_fails_once_and_is_never_retried(run_dag, emu, mode):
+    """Real Airflow decides on the retry: with retries=2, the task fails on its first try and stays failed."""
+    import threading
+    import time
+
+    emu.set_stage_seconds(2.0)
+
+    def stop_it_in_the_console() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            running = [r for r in emu.runs(object_id=NODE) if r["status"] == "Running"]
+            if running:
+                emu.console_abolish(running[0]["id"])
+                return
+            time.sleep(0.05)
+
+    person = threading.Thread(target=stop_it_in_the_console, daemon=True)
+    person.start()
+    dag_run = run_dag(f"op_test_console_stop_{mode}")
+    person.join(5)
+
+    runs = emu.runs(object_id=NODE, project_id=BASIC)
+    (ti,) = dag_run.get_task_instances()
+    assert str(ti.state) == "failed"
+    assert ti.try_number == 1  # AirflowFailException: no retry, although retries=2
+    assert len(runs) == 1 and runs[0]["abolished_by"] == "console"
+    assert emu.calls("CreatePipelineRun")[1:] == []

@@ -76,3 +76,9 @@ for deferrable in (False, True):
             execution_timeout=timedelta(seconds=5),
             cancel_on_timeout=False,
         )
+
+# a person abolishes the deployment in the console while the task waits: the task fails once, never retried
+for deferrable in (False, True):
+    suffix = "deferrable" if deferrable else "sync"
+    with DAG(f"op_test_console_stop_{suffix}", schedule=None, start_date=START, catchup=False):
+        deploy(object_id=NODE, deferrable=deferrable, retries=2, retry_delay=timedelta(seconds=0))
