@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import itertools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -248,3 +249,24 @@ def only_run(emu, object_id: str, project_id: int = BASIC) -> dict[str, Any]:
 
 def count_calls(emu, action: str) -> int:
     return len(emu.calls(action))
+
+
+def alongside(action: Callable[[], Any]) -> threading.Thread:
+    """Start ``action`` in a thread (a person, a killer), while the test runs the task in the main thread.
+
+    (Airflow 2.x's ``ExecutorSafeguard`` refuses an ``execute()`` called from any other thread.)
+    """
+    thread = threading.Thread(target=action, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """Return ``predicate()``'s first truthy value, polling every 20 ms; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("the condition was not reached")

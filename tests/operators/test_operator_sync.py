@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -22,8 +21,10 @@ from .support import (
     STANDARD,
     STD_WORKFLOW,
     WORKFLOW,
+    alongside,
     count_calls,
     only_run,
+    wait_for,
 )
 
 
@@ -100,7 +101,7 @@ def test_a_run_cancelled_by_someone_else_fails_the_task(emu, conn, task_instance
 
     emu.set_stage_seconds(0.5)
     someone = alongside(
-        lambda: DataWorksHook().abolish_pipeline_run(_wait_for(lambda: emu.runs(object_id=NODE))[0]["id"], BASIC)
+        lambda: DataWorksHook().abolish_pipeline_run(wait_for(lambda: emu.runs(object_id=NODE))[0]["id"], BASIC)
     )
     with pytest.raises(PipelineRunFailedError, match="ended with status Termination"):
         operator(object_id=NODE).execute(task_instance.context())
@@ -151,7 +152,7 @@ def test_without_advance_stages_the_task_waits_for_a_human_and_says_where(emu, c
 
 def test_approval_granted_while_waiting_lets_the_deployment_finish(emu, conn, task_instance):
     def approve() -> None:
-        _wait_for(lambda: emu.calls("ExecPipelineRunStage"))
+        wait_for(lambda: emu.calls("ExecPipelineRunStage"))
         emu.approve(emu.runs(object_id=APPROVAL_NODE)[0]["id"], "PROD_CHECK")
 
     approver = alongside(approve)
@@ -227,7 +228,7 @@ def test_wait_for_completion_false_creates_publishes_and_returns(emu, conn, task
 def test_on_kill_while_waiting_abolishes_the_run(emu, conn, task_instance):
     emu.set_stage_seconds(30)
     op = operator(object_id=NODE)
-    killer = alongside(lambda: (_wait_for(lambda: op.pipeline_run_id), op.on_kill()))
+    killer = alongside(lambda: (wait_for(lambda: op.pipeline_run_id), op.on_kill()))
     with pytest.raises(PipelineRunFailedError):
         op.execute(task_instance.context())
     killer.join(10)
@@ -261,26 +262,6 @@ def test_transient_faults_during_the_wait_do_not_fail_the_deployment(emu, conn, 
     assert only_run(emu, NODE)["status"] == "Success"
     faulted = [c for c in emu.calls("GetPipelineRun") if c["fault"]]
     assert len(faulted) == 5
-
-
-def alongside(action) -> threading.Thread:
-    """Start ``action`` in a thread, while the test runs the task in the main thread as a worker does.
-
-    (Airflow 2.x's ``ExecutorSafeguard`` refuses an ``execute()`` called from any other thread.)
-    """
-    thread = threading.Thread(target=action, daemon=True)
-    thread.start()
-    return thread
-
-
-def _wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])

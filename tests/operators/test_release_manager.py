@@ -8,9 +8,6 @@ executes only ``Build`` and ``Check`` stages.
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
@@ -21,7 +18,19 @@ from airflow_provider_dataworks.exceptions import (
 )
 from airflow_provider_dataworks.operators.pipeline_run import CreatePipelineRunOperator
 
-from .support import APPROVAL_NODE, BASIC, FAST_RETRIES, NODE, POLL, STANDARD, STD_WORKFLOW, only_run, run_task
+from .support import (
+    APPROVAL_NODE,
+    BASIC,
+    FAST_RETRIES,
+    NODE,
+    POLL,
+    STANDARD,
+    STD_WORKFLOW,
+    alongside,
+    only_run,
+    run_task,
+    wait_for,
+)
 
 MODES = [pytest.param(False, id="sync"), pytest.param(True, id="deferrable")]
 STOPPED = {"Termination", "Cancel"}
@@ -52,21 +61,6 @@ def requests(run: dict) -> dict[str, int]:
 
 def accepted_execs(emu) -> int:
     return sum(1 for call in emu.calls("ExecPipelineRunStage") if call["status"] == 200)
-
-
-def in_background(action) -> threading.Thread:
-    thread = threading.Thread(target=action, daemon=True)
-    thread.start()
-    return thread
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.02)
-    raise AssertionError("the condition never held")
 
 
 # ---------------------------------------------------------------------------------------------- stop where asked
@@ -128,7 +122,7 @@ def test_a_run_abolished_in_the_console_fails_the_task_without_retry_and_is_not_
         run = wait_for(lambda: next((r for r in emu.runs(object_id=NODE) if r["status"] == "Running"), None))
         emu.console_abolish(run["id"])
 
-    person = in_background(stop_it_in_the_console)
+    person = alongside(stop_it_in_the_console)
     with pytest.raises(PipelineRunStoppedError) as caught:
         run_task(make(deferrable, object_id=NODE, retries=2), task_instance.context(1))
     person.join(5)
