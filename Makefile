@@ -26,7 +26,7 @@ PY313_STAMP := $(PY313_PREFIX)/.built
 PY313_VENV ?= .venv-py313
 PY313_CONSTRAINTS := constraints/airflow-$(PRIMARY_AIRFLOW)-py3.13.txt
 
-.PHONY: venv lint typecheck unit e2e e2e-load e2e-prod bench-smoke wheel test demo bench emulator clean constraints compat python3.13 py313
+.PHONY: fuzz venv lint typecheck unit e2e e2e-load e2e-prod bench-smoke wheel test demo bench emulator clean constraints compat python3.13 py313
 
 # uv comes from PyPI into the venv; it installs each environment from its constraints file.
 $(STAMP): pyproject.toml constraints/airflow-$(PRIMARY_AIRFLOW).txt
@@ -106,6 +106,12 @@ e2e-prod: $(E2E_PROD_STAMP)
 
 bench-smoke: venv
 	$(BIN)/python -m benchmarks.run --smoke
+
+## fuzz: the fuzz profile of the deployment protocol, 20,000 random fault schedules (docs/fuzzing.md);
+## make test runs the fixed-seed profile of 500 as part of the unit suite
+fuzz: venv
+	mkdir -p build
+	DATAWORKS_FUZZ_PROFILE=fuzz DATAWORKS_FUZZ_STATS=build/fuzz-stats.json $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
 
 # Airflow's constraints for the primary version, once the repository has them (constraints/).
 WHEEL_CONSTRAINTS ?= $(wildcard constraints/airflow-3.3.txt)
