@@ -76,6 +76,8 @@ RECONCILE_ATTEMPTS = 5
 ABOLISH_RETRY_POLICY = DataWorksRetryPolicy(max_attempts=3, base_delay=0.5, max_delay=2.0)
 #: an ambiguous create is resubmitted at most this many times in one try, once no run of it appeared
 RESUBMITS = 1
+#: the SDK's read timeout when the connection sets none (seconds; tea-openapi's default)
+SDK_READ_TIMEOUT = 10.0
 
 # The pre-deferral status check decides silently; the trigger logs the stage transitions, so
 # each shows once in the task log.
@@ -442,17 +444,25 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
             except PipelineRunAmbiguousCreateError as err:
                 if not self.reattach:
                     raise
+                failed_at = time.monotonic()
                 self.log.warning("%s Looking for the run among the object's pipeline runs.", err)
+                delays = request.retry_policy.lookup_delays(RECONCILE_ATTEMPTS)
+                # A create DataWorks answers late may still be applied after the answer was given up on: the
+                # lookups span at least one read timeout (the fuzzer found a late create beside the resubmitted
+                # one when they did not).
+                settle = hook.get_settings().read_timeout or SDK_READ_TIMEOUT
+                delays[-1] += max(0.0, settle - sum(delays))
                 found, listed = reconcile_ambiguous_create(
                     hook,
                     project_id,
                     request.object_id,
                     tag,
                     known_ids=frozenset(known),
-                    delays=request.retry_policy.lookup_delays(RECONCILE_ATTEMPTS),
+                    delays=delays,
                     since_ms=_since(attempt),
                     logger=self.log,
                 )
+                self.log.debug("Reconciled for %.1f s.", time.monotonic() - failed_at)
                 if found is not None:
                     self.log.info("The ambiguous create did create pipeline run %s; adopting it.", found.id)
                     return found.id

@@ -104,6 +104,22 @@ def test_a_shortened_description_keeps_the_tag_and_a_lost_create_deploys_once(em
     assert len(emu.calls("CreatePipelineRun")) == 1
 
 
+@pytest.mark.parametrize("deferrable", MODES)
+def test_a_create_answered_after_the_read_timeout_is_adopted_not_resubmitted(
+    emu, monkeypatch, task_instance, deferrable
+):
+    """Found by the fuzzer: the lookups span at least one read timeout, so a late create is not doubled."""
+    monkeypatch.setenv("AIRFLOW_CONN_DATAWORKS_DEFAULT", emu.connection_uri(project_id=BASIC, read_timeout=1.0))
+    emu.inject_fault("CreatePipelineRun", kind="delay", seconds=1.1)  # applied after the client gave up
+    fast = {"max_attempts": 3, "base_delay": 0.002, "max_delay": 0.01}  # lookups alone would span 31 ms
+
+    result = run_task(make(deferrable, object_id=NODE, dataworks_retry_policy=fast), task_instance.context())
+
+    run = only_run(emu, NODE)
+    assert result == run["id"] and run["status"] == "Success"
+    assert len(emu.calls("CreatePipelineRun")) == 1
+
+
 def test_a_server_that_keeps_fewer_characters_still_keeps_the_tag(emu, conn, task_instance):
     emu.set_description_limit(40)
     emu.inject_fault("CreatePipelineRun", kind="commit_then_drop")
