@@ -165,13 +165,7 @@ class PipelineRunStoppedError(PipelineRunFailedError, AirflowFailException):
             "it: it was stopped outside this task (in the DataWorks console or by another client). Not retried, "
             "so it is not deployed again; clear the task to deploy anew."
         )
-        if stage is not None and stage.message:
-            text += f" Stage message: {stage.message}."
-        if run.message and (stage is None or run.message != stage.message):
-            text += f" Pipeline message: {run.message}."
-        if run.request_id:
-            text += f" Last RequestId: {run.request_id}."
-        DataWorksError.__init__(self, text)
+        DataWorksError.__init__(self, text + run.messages(stage))
 
 
 def failure_error(run: PipelineRun) -> PipelineRunFailedError:

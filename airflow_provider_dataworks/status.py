@@ -319,11 +319,13 @@ class PipelineRun(_RunStatusRules):
 
     def describe_failure(self) -> str:
         """Return why the run did not succeed: run id, failing stage and the messages DataWorks gave."""
-        parts = [f"DataWorks pipeline run {self.id} ended with status {self.status}"]
         stage = self.failed_stage
-        if stage is not None:
-            parts.append(f"at stage {stage.code} (type {stage.type}, step {stage.step})")
-        text = " ".join(parts) + "."
+        where = f" at stage {stage.code} (type {stage.type}, step {stage.step})" if stage is not None else ""
+        return f"DataWorks pipeline run {self.id} ended with status {self.status}{where}.{self.messages(stage)}"
+
+    def messages(self, stage: Stage | None) -> str:
+        """The messages DataWorks gave (``stage``'s, the run's if it differs) and the last RequestId, as sentences."""
+        text = ""
         if stage is not None and stage.message:
             text += f" Stage message: {stage.message}."
         if self.message and (stage is None or self.message != stage.message):
