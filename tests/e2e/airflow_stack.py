@@ -204,13 +204,20 @@ class AirflowStack:
         )
 
 
+#: seconds a REST call may take; above SQLite's busy timeout of 60 s
+REQUEST_TIMEOUT = 90.0
+IDEMPOTENT_METHODS = frozenset({"GET", "PATCH", "PUT", "DELETE"})
+
+
 class AirflowClient:
     """Just enough of Airflow's public REST API (``/api/v2``) for the end-to-end checks."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
         self.token: str | None = None
-        self.http = httpx.Client(base_url=base_url, timeout=30, trust_env=False)
+        # Longer than SQLite's busy timeout (60 s in the connection URI): a request that waits on the
+        # scheduler's write lock is slow, not lost.
+        self.http = httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT, trust_env=False)
         # Every run this client triggers starts with this, so a reused (PostgreSQL) database is harmless.
         self.run_id_prefix = f"e2e-{secrets.token_hex(3)}"
 
@@ -223,7 +230,18 @@ class AirflowClient:
         return self.token
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, f"/api/v2{path}", **kwargs)
+        """One REST call; a timed-out idempotent call (GET, PATCH) is asked again, twice at most.
+
+        A POST is never repeated here: the caller knows whether repeating it is safe (see ``trigger``).
+        """
+        attempts = 3 if method in IDEMPOTENT_METHODS else 1
+        for attempt in range(attempts):
+            try:
+                response = self.http.request(method, f"/api/v2{path}", **kwargs)
+                break
+            except httpx.TimeoutException:
+                if attempt == attempts - 1:
+                    raise
         if response.is_error:
             raise httpx.HTTPStatusError(
                 f"{method} {path} -> {response.status_code}: {response.text[:500]}",
@@ -262,6 +280,10 @@ class AirflowClient:
             try:
                 self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)
                 return run_id
+            except httpx.TimeoutException:
+                # The run may or may not exist now: its id is ours, so asking again is safe (409 if it does).
+                if attempt == 2:
+                    raise
             except httpx.HTTPStatusError as err:
                 if attempt and err.response.status_code == 409:
                     return run_id
