@@ -26,7 +26,7 @@ PY313_STAMP := $(PY313_PREFIX)/.built
 PY313_VENV ?= .venv-py313
 PY313_CONSTRAINTS := constraints/airflow-$(PRIMARY_AIRFLOW)-py3.13.txt
 
-.PHONY: fuzz venv lint typecheck unit e2e e2e-load e2e-prod bench-smoke wheel test demo bench emulator clean constraints compat python3.13 py313
+.PHONY: docs screenshots wheel-install fuzz venv lint typecheck unit e2e e2e-load e2e-prod bench-smoke wheel test demo bench emulator clean constraints compat python3.13 py313
 
 # uv comes from PyPI into the venv; it installs each environment from its constraints file.
 $(STAMP): pyproject.toml constraints/airflow-$(PRIMARY_AIRFLOW).txt
@@ -89,8 +89,13 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+#: pytest-xdist workers of the unit suites (make unit, the 3.13 stage, the compatibility stage): the
+#: suite mostly waits on emulators and poll intervals (about 40 % of one core), so 4 workers fit 2 cores
+UNIT_WORKERS ?= 4
+export UNIT_WORKERS
+
 unit: venv
-	$(BIN)/python -m pytest -q -m "not e2e" -p no:cacheprovider
+	$(BIN)/python -m pytest -q -m "not e2e" -p no:cacheprovider -n $(UNIT_WORKERS)
 
 e2e: venv
 	$(BIN)/python -m pytest -q -m "e2e and not e2e_load" -p no:cacheprovider tests/e2e
@@ -121,8 +126,29 @@ wheel: venv
 	$(BIN)/python -c "import build, twine" 2>/dev/null || $(BIN)/python -m pip install -q build twine 2>&1 | $(QUIET_PIP)
 	scripts/check_wheel.sh $(BIN)/python $(WHEEL_CONSTRAINTS)
 
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(UV) pip install -q --python $(BIN)/python -c constraints/airflow-$(PRIMARY_AIRFLOW).txt -e '.[test,docs]'
+	touch $(DOCS_STAMP)
+
+## docs: build the documentation site into build/site; any warning, broken link or missing anchor fails
+docs: $(DOCS_STAMP)
+	scripts/build_docs.sh $(BIN)/python
+
+## screenshots: retake docs/img/*.png from a real Airflow in headless Chromium
+screenshots: venv
+	$(BIN)/python scripts/screenshots.py
+
+TARGET_PYTHON ?= python3
+## wheel-install: build the wheel into dist/ and install it into TARGET_PYTHON's environment
+wheel-install: venv
+	$(BIN)/python -P -c "import build" 2>/dev/null || $(UV) pip install -q --python $(BIN)/python build
+	rm -rf dist
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -P -m build --wheel --outdir dist .
+	$(TARGET_PYTHON) -m pip install dist/airflow_provider_dataworks-*.whl
+
 ## test: the whole suite, as CI runs it
-test: lint typecheck unit e2e e2e-prod e2e-load bench-smoke wheel compat py313
+test: lint typecheck unit docs e2e e2e-prod e2e-load bench-smoke wheel compat py313
 
 ## demo: start the embedded emulator and run the release-window example DAG end to end
 demo: venv

@@ -11,7 +11,7 @@ python=$1
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 "$python" -c "import sys, airflow; print(f'py313: Python {sys.version.split()[0]}, Airflow {airflow.__version__}')"
-"$python" -m pytest -q -p no:cacheprovider -m "not e2e" --durations=10
+"$python" -m pytest -q -p no:cacheprovider -m "not e2e" -n "${UNIT_WORKERS:-4}" --durations=10
 unit_took=$(( $(date +%s) - started ))
 "$python" -m pytest -q -p no:cacheprovider -m "e2e and not e2e_load" tests/e2e
 echo "py313: stage took $(( $(date +%s) - started ))s (unit ${unit_took}s, e2e $(( $(date +%s) - started - unit_took ))s)"

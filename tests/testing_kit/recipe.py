@@ -9,7 +9,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE_PAGE = ROOT / "docs" / "testing-your-dags.md"
-README = ROOT / "README.md"
 
 # ```lang title="path"  ...  ``` at the start of a line (indented blocks are examples, not files).
 _FENCE = re.compile(r"^```(?P<lang>[\w-]*)(?P<info>[^\n]*)\n(?P<body>.*?)^```\s*$", re.MULTILINE | re.DOTALL)

@@ -7,11 +7,10 @@ written into an empty folder and run with the page's own command, as a separate 
 from __future__ import annotations
 
 import re
-import textwrap
 
 import pytest
 
-from .recipe import README, RECIPE_PAGE, blocks, recipe_commands, recipe_files, write_recipe
+from .recipe import RECIPE_PAGE, recipe_commands, recipe_files, write_recipe
 
 RECIPE_TESTS = (
     "test_deploys_the_workflow",
@@ -62,22 +61,3 @@ def test_the_recipe_failure_check_catches_a_deploy_that_succeeds(page, tmp_path,
     assert result.returncode == 1, output
     assert "1 failed" in output
     assert '>       assert dag_run.get_task_instance("deploy_sales_workflow").state == "failed"' in output, output
-
-
-def test_the_readme_snippet_is_the_recipe(page):
-    readme = README.read_text(encoding="utf-8")
-    section = readme.split("<!-- testing-your-dags snippet -->")
-    assert len(section) == 3, "README.md must mark its testing snippet with two <!-- testing-your-dags snippet -->"
-    snippet_blocks = blocks(section[1])
-    assert [block.lang for block in snippet_blocks] == ["toml", "python"]
-    recipe = recipe_files(page)
-    toml, python = (textwrap.dedent(block.body) for block in snippet_blocks)
-    assert_lines_in_order(toml, recipe["pyproject.toml"])
-    assert_lines_in_order(python, recipe[TEST_FILE])
-
-
-def assert_lines_in_order(snippet: str, source: str) -> None:
-    """Every line of ``snippet`` is a line of ``source``, in the same order (lines may be left out)."""
-    remaining = iter(source.splitlines())
-    for line in snippet.splitlines():
-        assert any(line == candidate for candidate in remaining), f"not in the recipe, in this order: {line!r}"
