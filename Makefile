@@ -95,6 +95,7 @@ UNIT_WORKERS ?= 4
 export UNIT_WORKERS
 
 unit: venv
+	bash scripts/install_e2e_prod_services.sh
 	$(BIN)/python -m pytest -q -m "not e2e" -p no:cacheprovider -n $(UNIT_WORKERS)
 
 e2e: venv

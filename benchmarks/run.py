@@ -3,7 +3,8 @@
 fails on timing).
 
 Sections: parse cost, API economy, the hook's cost per call, emulator capacity, triggerer
-scale. A section that raises makes the run exit 1; its error is reported.
+scale, coalesced reads, the account's quota across K processes. A section that raises makes
+the run exit 1; its error is reported.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import call_cost, coalesced, economy, parse_cost, report, triggerer_scale
+from benchmarks import account_quota, call_cost, coalesced, economy, parse_cost, report, triggerer_scale
 from benchmarks.common import OUT, ROOT, clear_proxies, code_version, machine_info, steal_seconds
 
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
@@ -36,6 +37,7 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "capacity": _capacity,
     "triggerer": triggerer_scale.run,
     "coalesced": coalesced.run,
+    "account_quota": account_quota.run,
 }
 
 
@@ -58,6 +60,12 @@ def check_smoke(results: dict[str, Any]) -> list[str]:
             problems.append(
                 f"coalesced {config['path']}: events {config['event_statuses']}, {config['trigger_errors']}"
             )
+    quota_rows = (results.get("account_quota") or {}).get("rows", [])
+    if "account_quota" in results and not quota_rows:
+        problems.append("account quota: no configuration ran")
+    for row in quota_rows:
+        if row["calls"] == 0 or row["errors"]:
+            problems.append(f"account quota {row['design']} K={row['k']}: {row['calls']} calls, {row['errors']}")
     for row in (results.get("call_cost") or {}).get("rows", []):
         if row["calls_per_s"]["n"] == 0 or (row["errors"] and not row["mode"].startswith("native")):
             problems.append(f"call cost {row['mode']}: no calls or errors")

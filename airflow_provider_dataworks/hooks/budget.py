@@ -17,6 +17,13 @@ A throttled answer halves the bucket's rate (at most once a second) and holds it
 ``x-acs-retry-after`` hint, when DataWorks sends one; the rate then grows back by a tenth of
 the configured rate each second (additive increase, multiplicative decrease).
 
+One process's budget is not the account's: several triggerers and task processes share one
+DataWorks quota. When ``[dataworks] quota_store`` names a Redis, every bucket lives there
+(:mod:`.quota_share`), one per account, region and kind for the whole deployment, and the
+configured rates are the account's; without it they are each process's. ``[dataworks] account_qps``
+replaces the read and the write bucket by one for all calls, the shape of the 5-QPS editions'
+quota (``docs/rate-limits.md``).
+
 Hand-written because no library fits: the limiters on PyPI are either asyncio-only or
 thread-only, and none shrinks its rate on a server's answer.
 """
@@ -29,6 +36,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+from airflow_provider_dataworks.hooks import quota_share
 
 #: fraction of the configured rate actually used (jitter margin against a per-second window)
 HEADROOM = 0.9
@@ -101,6 +111,10 @@ class TokenBucket:
             self._next_free = start + 1.0 / (self.rate * HEADROOM)
             return start - now
 
+    async def reserve_async(self) -> float:
+        """:meth:`reserve` for an event loop (no I/O here, so the same)."""
+        return self.reserve()
+
     def throttled(self, retry_after: float | None = None) -> None:
         """DataWorks throttled a call: halve the rate (once a second at most), honour the hint."""
         with self._lock:
@@ -115,14 +129,34 @@ class TokenBucket:
             self._next_free = max(self._next_free, self._held_until)
 
 
+class Bucket(Protocol):
+    """What a budget needs of a bucket: a process's own :class:`TokenBucket` or a shared one."""
+
+    @property
+    def qps(self) -> float: ...
+
+    @property
+    def rate(self) -> float: ...
+
+    throttled_count: int
+
+    def configure(self, qps: float) -> None: ...
+
+    def reserve(self) -> float: ...
+
+    async def reserve_async(self) -> float: ...
+
+    def throttled(self, retry_after: float | None = None) -> None: ...
+
+
 @dataclass
 class RequestBudget:
     """The read and the write bucket of one (identity, region)."""
 
-    read: TokenBucket
-    write: TokenBucket
+    read: Bucket
+    write: Bucket
 
-    def bucket(self, action: str) -> TokenBucket:
+    def bucket(self, action: str) -> Bucket:
         return self.read if kind_of(action) == READ else self.write
 
     def acquire(self, action: str) -> None:
@@ -133,7 +167,7 @@ class RequestBudget:
 
     async def acquire_async(self, action: str) -> None:
         """Wait (on the event loop) for a slot for ``action``."""
-        delay = self.bucket(action).reserve()
+        delay = await self.bucket(action).reserve_async()
         if delay > 0:
             await asyncio.sleep(delay)
 
@@ -143,6 +177,8 @@ class RequestBudget:
 
 _budgets: dict[tuple[str, str], RequestBudget] = {}
 _budgets_lock = threading.Lock()
+#: the shared store and the all-calls rate, read from the Airflow configuration on first use (None: not yet)
+_deployment: tuple[quota_share.QuotaStore | None, float | None] | None = None
 
 
 def budget_key(access_key_id: str | None, conn_id: str, region: str | None, endpoint: str | None) -> tuple[str, str]:
@@ -151,23 +187,57 @@ def budget_key(access_key_id: str | None, conn_id: str, region: str | None, endp
     return identity, region or endpoint or ""
 
 
+def _deployment_settings() -> tuple[quota_share.QuotaStore | None, float | None]:
+    global _deployment
+    if _deployment is None:
+        url = quota_share.configured_store_url()
+        _deployment = (quota_share.QuotaStore(url) if url else None, quota_share.configured_account_qps())
+    return _deployment
+
+
+def shared_store() -> quota_share.QuotaStore | None:
+    """The store of ``[dataworks] quota_store`` (``None``: unset), read once per process."""
+    return _deployment_settings()[0]
+
+
+def _bucket(key: tuple[str, str], kind: str, qps: float) -> Bucket:
+    store = shared_store()
+    if store is None:
+        return TokenBucket(qps)
+    identity, region = key
+    return quota_share.SharedTokenBucket(store, quota_share.bucket_key(identity, region, kind), TokenBucket(qps))
+
+
+def _new_budget(key: tuple[str, str], read_qps: float, write_qps: float) -> RequestBudget:
+    account_qps = _deployment_settings()[1]
+    if account_qps is not None:
+        every_call = _bucket(key, quota_share.ALL, account_qps)
+        return RequestBudget(every_call, every_call)
+    return RequestBudget(_bucket(key, READ, read_qps), _bucket(key, WRITE, write_qps))
+
+
 def request_budget(key: tuple[str, str], read_qps: float, write_qps: float) -> RequestBudget:
-    """Return the process's budget for ``key`` (created on first use; later callers share it)."""
+    """Return the budget for ``key`` (created on first use; later callers share it).
+
+    Its buckets are the deployment's when ``[dataworks] quota_store`` is set, the process's otherwise;
+    with ``[dataworks] account_qps`` set, one bucket at that rate serves reads and writes alike.
+    """
     with _budgets_lock:
         budget = _budgets.get(key)
         if budget is None:
-            budget = _budgets[key] = RequestBudget(TokenBucket(read_qps), TokenBucket(write_qps))
-        else:
+            budget = _budgets[key] = _new_budget(key, read_qps, write_qps)
+        elif budget.read is not budget.write:  # one bucket for all calls keeps [dataworks] account_qps
             budget.read.configure(read_qps)
             budget.write.configure(write_qps)
         return budget
 
 
 def reset_budgets() -> None:
-    """Forget every budget (a forked child starts with its own; tests start clean)."""
-    global _budgets_lock
+    """Forget every budget and the store setting (a forked child starts with its own; tests start clean)."""
+    global _budgets_lock, _deployment
     _budgets.clear()
     _budgets_lock = threading.Lock()
+    _deployment = None
 
 
 if hasattr(os, "register_at_fork"):

@@ -24,7 +24,7 @@ from . import errors
 from .auth import DEFAULT_ACCOUNT_ID, Credential
 from .core import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_INIT_SECONDS, EmulatorCore, Settings
 from .faults import HTTP_ERROR, Fault, join_actions
-from .quota import UNLIMITED_QPS
+from .quota import UNLIMITED_QPS, summarize
 from .runtime import Listener, start_listener
 from .seed import SeedSource, load_seed
 from .server import CONTROL_ROUTES
@@ -152,6 +152,8 @@ class DataWorksEmulator:
         stage starts.
     :param read_qps: enforce a read quota (``429 Throttling.User`` above it); ``None``: none.
     :param write_qps: enforce a write quota likewise.
+    :param qps: enforce a quota on all calls together, the Basic edition's shape (every client of
+        the emulator spends it, as every process of an account spends DataWorks').
     :param list_stages: ``ListPipelineRuns`` rows carry ``"full"`` stages, none (``"missing"``: no
         ``Stages`` key) or ``"empty"`` ones (``Stages: []``); see :mod:`.shapes`.
     :param description_limit: keep only this many characters of a run's ``Description``.
@@ -176,6 +178,7 @@ class DataWorksEmulator:
         init_seconds: float = DEFAULT_INIT_SECONDS,
         read_qps: float | None = None,
         write_qps: float | None = None,
+        qps: float | None = None,
         list_stages: str = FULL,
         description_limit: int | None = None,
         max_page_size: int | None = None,
@@ -194,6 +197,7 @@ class DataWorksEmulator:
         self.clock = clock
         self.read_qps = read_qps
         self.write_qps = write_qps
+        self.qps = qps
         self.list_stages = list_stages
         self.description_limit = description_limit
         self.max_page_size = max_page_size
@@ -225,6 +229,7 @@ class DataWorksEmulator:
             init_seconds=self.init_seconds,
             read_qps=self.read_qps,
             write_qps=self.write_qps,
+            qps=self.qps,
             list_stages=self.list_stages,
             description_limit=self.description_limit,
             max_page_size=self.max_page_size,
@@ -267,6 +272,7 @@ class DataWorksEmulator:
             self.tls = self._info.get("protocol") == "https"
             quota = self._info.get("quota") or {}
             self.read_qps, self.write_qps = quota.get("read_qps"), quota.get("write_qps")
+            self.qps = quota.get("qps")
             self.list_stages = str(self._info.get("list_stages", self.list_stages))
             self.description_limit = self._info.get("description_limit")
             self.max_page_size = self._info.get("max_page_size")
@@ -303,7 +309,7 @@ class DataWorksEmulator:
             client's request budget then never slows a test down).
         """
         params: dict[str, Any] = {"endpoint": self.endpoint, "protocol": self.protocol, "region": "cn-hangzhou"}
-        if self.read_qps is None and self.write_qps is None:
+        if self.read_qps is None and self.write_qps is None and self.qps is None:
             params.update(read_qps=UNLIMITED_QPS, write_qps=UNLIMITED_QPS)
         if project_id is not None:
             params["project_id"] = project_id
@@ -543,15 +549,24 @@ class DataWorksEmulator:
         self._control("settings", {"max_page_size": size})
         self.max_page_size = size
 
-    def set_quota(self, read_qps: float | None = None, write_qps: float | None = None) -> None:
-        """Enforce (or, with ``None``, lift) a read and a write quota from now on."""
-        self._control("quota", {"read_qps": read_qps, "write_qps": write_qps})
-        self.read_qps, self.write_qps = read_qps, write_qps
+    def set_quota(
+        self, read_qps: float | None = None, write_qps: float | None = None, qps: float | None = None
+    ) -> None:
+        """Enforce (or, with ``None``, lift) a read, a write and an all-calls quota from now on."""
+        self._control("quota", {"read_qps": read_qps, "write_qps": write_qps, "qps": qps})
+        self.read_qps, self.write_qps, self.qps = read_qps, write_qps, qps
 
     def quota_counts(self) -> list[dict[str, int]]:
         """Reads and writes admitted and calls throttled, per second of the emulator's clock."""
         counts: list[dict[str, int]] = self._control("quota_counts")
         return counts
+
+    def quota_report(self, skip_first: float = 0.0) -> dict[str, Any]:
+        """The calls the quota admitted and throttled, the 429s' share, the peak and average second.
+
+        :param skip_first: seconds at the start left out of the peak (see :func:`.quota.summarize`).
+        """
+        return summarize(self.quota_counts(), skip_first=skip_first)
 
     def reset(self) -> None:
         """Return to the seed: no runs, seed objects, no faults, empty call log, initial settings."""

@@ -53,6 +53,7 @@ class Settings:
     #: enforced API quota (None: unlimited), see :mod:`.quota`
     read_qps: float | None = None
     write_qps: float | None = None
+    qps: float | None = None
     list_stages: str = "full"
     description_limit: int | None = None
     max_page_size: int | None = None
@@ -130,7 +131,7 @@ class EmulatorCore:
         self.auth = Authenticator(clock=clock)
         self.faults = FaultQueue()
         self.sts = sts.StsService()
-        self.quota = Quota(settings.read_qps, settings.write_qps)
+        self.quota = Quota(settings.read_qps, settings.write_qps, settings.qps)
         self.shapes = settings.shapes()
         # Tuples, not dicts: under benchmark load the log holds 100k entries.
         self.calls: deque[tuple[str, int, str | None, float, str, str | None]] = deque(maxlen=CALL_LOG_SIZE)
@@ -285,6 +286,6 @@ class EmulatorCore:
         self.faults.clear()
         self.calls.clear()
         self.call_counts.clear()
-        self.quota = Quota(self.settings.read_qps, self.settings.write_qps)
+        self.quota = Quota(self.settings.read_qps, self.settings.write_qps, self.settings.qps)
         self._load_credentials()
         return {"ok": True}

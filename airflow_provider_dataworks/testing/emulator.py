@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-qps", type=float, help="answer 429 Throttling.User above this many reads a second")
     parser.add_argument("--write-qps", type=float, help="answer 429 Throttling.User above this many writes a second")
     parser.add_argument(
+        "--qps", type=float, help="answer 429 Throttling.User above this many calls of any kind a second"
+    )
+    parser.add_argument(
         "--list-stages",
         choices=LIST_STAGES,
         default=FULL,
@@ -68,6 +71,7 @@ async def serve(args: argparse.Namespace) -> None:
         init_seconds=args.init_seconds,
         read_qps=args.read_qps,
         write_qps=args.write_qps,
+        qps=args.qps,
         list_stages=args.list_stages,
         description_limit=args.description_limit,
         max_page_size=args.max_page_size,

@@ -134,6 +134,8 @@ class ChaosResult:
     component_logs: Path | None = None
     seconds: float = 0.0
     report: dict[str, Any] = field(default_factory=dict)
+    #: the emulator's account quota: calls, 429s and their share (``DataWorksEmulator.quota_report``)
+    quota: dict[str, Any] = field(default_factory=dict)
 
     def runs_of(self, object_id: str) -> list[EmulatorRun]:
         return runs_for(self.emulator_runs, object_id)
@@ -403,6 +405,7 @@ def run_chaos(
 ) -> ChaosResult:
     """Run the chaos pass and return what happened, with ``report`` filled in."""
     result = _Chaos(stack, postgres, emulator, plan, run_timeout).run()
+    result.quota = {**emulator.quota_report(), "qps": emulator.qps}
     result.report = build_report(result)
     return result
 
@@ -454,5 +457,11 @@ def build_report(result: ChaosResult) -> dict[str, Any]:
         "chaos_dag_run": result.chaos_state,
         "example_runs": result.example_states,
         "seconds": result.seconds,
+        # every component shares one account quota (the emulator's --qps) through the shared budget
+        "account_qps": result.quota.get("qps"),
+        "api_calls": result.quota.get("calls"),
+        "throttled": result.quota.get("throttled"),
+        "throttled_share": result.quota.get("throttled_share"),
+        "peak_calls_per_second": result.quota.get("peak_per_second"),
         "timeline": result.timeline,
     }

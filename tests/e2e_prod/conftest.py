@@ -32,6 +32,8 @@ RUN_TIMEOUT = float(os.environ.get("E2E_PROD_RUN_TIMEOUT", "450"))
 # The example objects' stages (the chaos objects have their own, 5-30 s).
 EXAMPLE_STAGE_SECONDS = "2"
 CELERY_CONCURRENCY = "8"
+#: the account's quota the emulator enforces for all calls together, as on the Basic edition
+ACCOUNT_QPS = "5"
 
 SESSION = StepSession("e2e-prod")
 _summary = SESSION.summary
@@ -65,10 +67,11 @@ def redis_server(prod_tmp: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def tls_emulator(prod_tmp: Path, request: pytest.FixtureRequest) -> Iterator[object]:
-    """The DataWorks emulator in its own process, serving HTTPS with a throw-away CA."""
+    """The DataWorks emulator in its own process, serving HTTPS with a throw-away CA, 5 QPS for the account."""
     from airflow_provider_dataworks.testing import DataWorksEmulator
 
     options = ["--stage-seconds", EXAMPLE_STAGE_SECONDS, "--tls", "--cert-dir", str(prod_tmp / "emulator-certs")]
+    options += ["--qps", ACCOUNT_QPS]
     with SESSION.emulator_process(prod_tmp / "emulator.log", options, request=request, log_lines=30) as address:
         url, ca_path = address
         assert url.startswith("https://") and ca_path, address
@@ -121,7 +124,10 @@ def prod_stack(
         sql_alchemy_conn=postgres.url,
         components=_components(),
         extra_env={
+            # the emulator enforces a quota, so the connection carries the default budget (3 + 2 QPS)...
             "AIRFLOW_CONN_DATAWORKS_DEFAULT": tls_emulator.connection_uri(project_id=10000),
+            # ...which is the account's: every triggerer and task process shares it through Celery's Redis
+            "AIRFLOW__DATAWORKS__QUOTA_STORE": "celery",
             "AIRFLOW_CONN_DATAWORKS_EXAMPLE_SQLITE": json.dumps(sqlite_example_db),
             "DATAWORKS_EXAMPLE_POLL_INTERVAL": "1",
             "DATAWORKS_CHAOS_POLL_INTERVAL": "2",

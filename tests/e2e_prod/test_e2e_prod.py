@@ -54,6 +54,18 @@ def test_report_is_written_with_the_figures(chaos: ChaosResult) -> None:
     assert report["seconds"] > 0
 
 
+def test_the_components_kept_to_the_accounts_quota(chaos: ChaosResult) -> None:
+    """Two triggerers and two workers share the emulator's 5 QPS through the shared budget: few 429s.
+
+    ``peak_calls_per_second`` (every call that arrived in a second, throttled or not) is recorded only.
+    """
+    report = chaos.report
+    assert report["account_qps"] == 5
+    assert report["api_calls"] > 0
+    # not zero: a call delayed on its way (TLS, a busy core) can land in the next second's window
+    assert report["throttled_share"] <= 0.02, (report["throttled"], report["api_calls"])
+
+
 def test_the_runs_ended_as_expected(chaos: ChaosResult) -> None:
     # the marked-failed deployment fails the chaos DAG run; every example succeeds
     assert chaos.chaos_state == "failed", chaos.timeline
