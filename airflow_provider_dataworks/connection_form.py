@@ -77,12 +77,14 @@ FIELDS: tuple[FormField, ...] = (
         "number",
         bound=0,
     ),
-    # the request budget (hooks/budget.py): one token bucket per AccessKey and region per process
+    # the request budget (hooks/budget.py): one token bucket per AccessKey and region, per process or,
+    # with [dataworks] quota_store, for the whole deployment (hooks/quota_share.py)
     FormField(
         "read_qps",
         "Read calls per second",
-        "Request budget for Get/List calls of this AccessKey and region, shared by every task and trigger "
-        "of a process (default 3). DataWorks allows 5 QPS for all APIs together on Basic/Standard/"
+        "Request budget for Get/List calls of this AccessKey and region (default 3): the whole "
+        "deployment's when [dataworks] quota_store is set, each process's otherwise. DataWorks "
+        "allows 5 QPS for all APIs together on Basic/Standard/"
         "Professional, 50 read QPS on Enterprise.",
         "number",
         bound=0,
