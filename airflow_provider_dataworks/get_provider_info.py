@@ -12,6 +12,9 @@ from typing import Any
 from airflow_provider_dataworks import __version__
 from airflow_provider_dataworks.connection_form import conn_fields, ui_field_behaviour_info
 
+#: the ``dataworks://<region>/<workspace id>/<object id>`` scheme and its normaliser
+_DATAWORKS_URIS = {"schemes": ["dataworks"], "handler": "airflow_provider_dataworks.assets.sanitize_uri"}
+
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider's metadata for Airflow."""
@@ -42,6 +45,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_dataworks.operators.pipeline_run",
                     "airflow_provider_dataworks.operators.data_quality",
+                    "airflow_provider_dataworks.operators.abolish_pipeline_run",
                 ],
             }
         ],
@@ -60,6 +64,9 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        # Airflow 3 reads "asset-uris", Airflow 2.x "dataset-uris": the same handler for both
+        "asset-uris": [dict(_DATAWORKS_URIS)],
+        "dataset-uris": [dict(_DATAWORKS_URIS)],
         "extra-links": ["airflow_provider_dataworks.operators.pipeline_run.DataWorksPipelineRunLink"],
         "connection-types": [
             {

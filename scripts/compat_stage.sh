@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 "$python" -c "import airflow; print(f'compat {airflow.__version__}: from constraints/airflow-$minor.txt')"
 "$python" -m pytest -q -p no:cacheprovider -m "not e2e" -n "${UNIT_WORKERS:-4}" \
-    tests/examples tests/compat tests/test_provider_info.py tests/test_settings.py tests/emulator/test_control.py
+    tests/examples tests/compat tests/test_assets.py tests/test_provider_info.py tests/test_settings.py tests/emulator/test_control.py
 matrix_started=$(date +%s)
 "$python" -m pytest -q -p no:cacheprovider -m "version_matrix and not e2e" -n "${UNIT_WORKERS:-4}" tests/operators \
     tests/hooks/test_hook_credentials.py tests/hooks/test_hook_secrets.py tests/hooks/test_hook_retries.py

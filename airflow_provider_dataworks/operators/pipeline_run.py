@@ -696,6 +696,7 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
         if run is None:
             return
         project_id = self._run_project_id if self._run_project_id is not None else run.project_id
+        self._announce(context, run, project_id, object_id)
         abolished = False
         if self.check_only and not run.is_terminal and project_id is not None:
             self.log.info("Every check of pipeline run %s passed; abolishing it (check_only).", run.id)
@@ -721,6 +722,17 @@ class CreatePipelineRunOperator(ResumableJobMixin, BaseOperator):
                 abolished=abolished,
                 observed=self._observed_stages,
             )
+
+    def _announce(self, context: Context, run: PipelineRun, project_id: int | None, object_id: str) -> None:
+        """Give a successful run's type and ID to the asset events of this object's ``dataworks`` outlets."""
+        if not self.outlets:
+            return
+        from airflow_provider_dataworks.assets import announce_deployment
+
+        run_type = parse_choice(RunType, self.type, "type")  # validated before the run was created
+        announce_deployment(
+            context, self.outlets, run, run_type=run_type, project_id=project_id, object_id=object_id, logger=self.log
+        )
 
     def _finished_by_timeout(
         self, context: Context, hook: DataWorksHook, run_id: str, project_id: int, object_id: str

@@ -175,6 +175,7 @@ class PipelineRunSensor(BaseSensorOperator):
         if decision.step is Step.SUCCEED:
             self.log.info("%s", decision.reason)
             self._report(context, run)
+            self._announce(context, run)
             return PokeReturnValue(is_done=True, xcom_value=run.id)
         if decision.step is Step.FAIL and run.is_failed:
             self._report(context, run)
@@ -246,7 +247,22 @@ class PipelineRunSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(str(err)) from err
         self.log.info("Pipeline run %s finished: %s.", run.id, run.status)
         self._report(context, run)
+        self._announce(context, run)
         return run.id
+
+    def _announce(self, context: Context, run: PipelineRun) -> None:
+        """Give a successful run's type and ID to the asset events of the ``dataworks`` outlets of its workspace.
+
+        The sensor knows the run, not the object it deploys: every ``dataworks`` outlet of the run's
+        workspace is announced.
+        """
+        if not self.outlets:
+            return
+        from airflow_provider_dataworks.assets import announce_deployment
+
+        announce_deployment(
+            context, self.outlets, run, run_type=run.run_type, project_id=self._target()[1], logger=self.log
+        )
 
     def _report(self, context: Context, run: PipelineRun) -> None:
         """Publish the deployment report of a run this sensor drives (``advance_stages``)."""

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from compat.versions import AIRFLOW_VERSION
+from packaging.version import Version
 
 EXAMPLE_DAGS_FOLDER = Path(__file__).resolve().parents[2] / "example_dags"
 
@@ -26,7 +28,17 @@ EXAMPLES = {
     ),
     "example_check_release_candidate.py": ("dataworks_check_release_candidate", {"check_release_candidate"}),
     "example_dataworks_quality_gate.py": ("dataworks_quality_gate", {"quality_gate", "deploy_node"}),
+    "example_release_consumer.py": ("dataworks_release_consumer", {"follow_release"}),
+    "example_release_window_approval.py": (
+        "dataworks_release_window_approval",
+        {"prepare_release", "approve_release", "deploy_release", "abolish_release"},
+    ),
 }
+
+#: examples that import what only a newer Airflow has: file → that Airflow (below it, the import fails)
+NEEDS_NEWER_AIRFLOW = {"example_release_window_approval.py": "3.1"}  # Human-in-the-loop operators
+#: the examples the installed Airflow can parse
+PARSEABLE = {f: v for f, v in EXAMPLES.items() if Version(NEEDS_NEWER_AIRFLOW.get(f, "0")) <= AIRFLOW_VERSION}
 
 
 def test_example_dags_folder_holds_exactly_the_examples():
@@ -34,11 +46,12 @@ def test_example_dags_folder_holds_exactly_the_examples():
 
 
 def test_example_dags_parse_without_import_errors(example_dag_bag):
-    assert example_dag_bag.import_errors == {}
-    assert sorted(example_dag_bag.dag_ids) == sorted(dag_id for dag_id, _ in EXAMPLES.values())
+    # an example that needs a newer Airflow fails on its import of what that Airflow brings, nothing else
+    assert {Path(path).name for path in example_dag_bag.import_errors} == set(EXAMPLES) - set(PARSEABLE)
+    assert sorted(example_dag_bag.dag_ids) == sorted(dag_id for dag_id, _ in PARSEABLE.values())
 
 
-@pytest.mark.parametrize(("file_name", "dag_id", "task_ids"), [(f, *v) for f, v in EXAMPLES.items()])
+@pytest.mark.parametrize(("file_name", "dag_id", "task_ids"), [(f, *v) for f, v in PARSEABLE.items()])
 def test_example_dag_has_its_fixed_ids_and_settings(example_dag_bag, file_name, dag_id, task_ids):
     dag = example_dag_bag.get_dag(dag_id)
     assert dag is not None
