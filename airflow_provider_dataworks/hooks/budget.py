@@ -149,6 +149,12 @@ class Bucket(Protocol):
     def throttled(self, retry_after: float | None = None) -> None: ...
 
 
+#: actions that stop work: they take their slot from the process's own bucket, never from the queue of
+#: the shared store, where a stop would wait behind every other deployment's calls (a task marked
+#: failed must have its run abolished while the trigger's cleanup still runs)
+STOP_ACTIONS = frozenset({"AbolishPipelineRun"})
+
+
 @dataclass
 class RequestBudget:
     """The read and the write bucket of one (identity, region)."""
@@ -157,7 +163,10 @@ class RequestBudget:
     write: Bucket
 
     def bucket(self, action: str) -> Bucket:
-        return self.read if kind_of(action) == READ else self.write
+        chosen = self.read if kind_of(action) == READ else self.write
+        if action in STOP_ACTIONS and isinstance(chosen, quota_share.SharedTokenBucket):
+            return chosen.local
+        return chosen
 
     def acquire(self, action: str) -> None:
         """Wait (blocking) for a slot for ``action``."""

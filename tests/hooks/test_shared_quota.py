@@ -182,6 +182,16 @@ def test_a_429_slows_the_shared_bucket_for_every_process(store):
     assert b"AKID" not in key.encode()
 
 
+def test_an_abolish_does_not_queue_behind_the_accounts_other_calls(store):
+    account = budget.request_budget(("ak:AKID-STOP", "cn-hangzhou"), 3, 2)
+    for _ in range(20):  # the deployment's writes are booked ten seconds ahead
+        account.write.reserve()
+
+    assert account.bucket("ExecPipelineRunStage").reserve() > 5
+    # a stop takes its slot from the process's own bucket, at once
+    assert account.bucket("AbolishPipelineRun").reserve() == pytest.approx(0.0, abs=0.05)
+
+
 def test_an_unreachable_store_falls_back_to_the_process_budget(emu, monkeypatch):
     monkeypatch.setenv(STORE_ENV, f"redis://127.0.0.1:{_free_port()}/0")
     monkeypatch.setenv("AIRFLOW_CONN_DATAWORKS_DEFAULT", emu.connection_uri(project_id=10000))
