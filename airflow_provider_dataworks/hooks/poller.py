@@ -275,8 +275,11 @@ class StatusPoller:
         for waiter in waiters:
             wanted.setdefault(waiter.run_id, waiter)
         unanswered = set(wanted)
+        self._keep_final(unanswered, snapshot)
         complete = False
-        if self._list_first(len(unanswered)):
+        if not unanswered:
+            pass  # every waited run was read terminal already
+        elif self._list_first(len(unanswered)):
             snapshot.coalesced = True
             self.stats["coalesced_cycles"] += 1
             try:
@@ -299,6 +302,20 @@ class StatusPoller:
         await self._get_each(absent, wanted, snapshot)
         snapshot.finished = time.monotonic()
         return snapshot
+
+    def _keep_final(self, unanswered: set[str], snapshot: Snapshot) -> None:
+        """Answer the runs the last cycle read terminal with that record: a terminal status is final.
+
+        Why: a cycle slower than the interval starts the next one right after the wake, before
+        the woken triggers have left; their finished runs would each cost a second read.
+        """
+        if self.latest is None:
+            return
+        for run_id in list(unanswered):
+            known = self.latest.runs.get(run_id)
+            if isinstance(known, PipelineRun) and known.is_terminal:
+                snapshot.runs[run_id] = known
+                unanswered.discard(run_id)
 
     def _list_first(self, waiting: int) -> bool:
         """Whether this cycle starts by listing: the call count decides (see the module docs)."""

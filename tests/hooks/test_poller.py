@@ -321,3 +321,28 @@ def test_an_unknown_mode_is_refused_naming_the_variable(monkeypatch):
     monkeypatch.setenv(STATUS_READS_ENV, "sometimes")
     with pytest.raises(ValueError, match=STATUS_READS_ENV):
         poller_module.status_reads_mode()
+
+
+async def test_a_run_read_terminal_is_not_read_again_when_the_next_cycle_starts_at_once(emu, conn):
+    """A terminal status is final: a cycle that starts before the woken triggers leave reads it no more.
+
+    Slow reads (here 0.5 s a ``GetPipelineRun``, longer than the 0.3 s interval) start the next
+    cycle right after the wake, while the finished runs' triggers are still members; before, each
+    finished run then cost a second ``GetPipelineRun`` (a CI run under load counted 10 for 5).
+    """
+    run_ids = create_runs(20)
+    tasks = await start([trigger(run_id) for run_id in run_ids])
+    [poller] = active_pollers()
+    await wait_until(lambda: poller.latest is not None)
+    emu.inject_fault("GetPipelineRun", kind="delay", seconds=INTERVAL + 0.2, count=0)
+    finished = run_ids[:5]
+    for run_id in finished:
+        finish(run_id)
+    events = await asyncio.wait_for(asyncio.gather(*tasks[:5]), 30)
+    seq = poller.latest.seq
+    await wait_until(lambda: poller.latest.seq >= seq + 2)  # two more cycles with the finished runs gone or kept
+    await cancel_all(tasks[5:])
+
+    assert [e["status"] for e in events] == ["success"] * 5
+    _, gets = reads(emu)
+    assert gets == 5
