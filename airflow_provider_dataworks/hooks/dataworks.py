@@ -872,13 +872,39 @@ def _direct_call(action: str, params: dict[str, Any]) -> tuple[Any, Any, Any]:
     return api, OpenApiRequest(query=query), RuntimeOptions()
 
 
+#: the part of a read's answer that says anything (the SDK's response models, dataworks-api.md §10).
+#: Without it an answer (a 200 ``{"Success": false}``, a gateway's stub) would read as an empty
+#: listing or a run of unknown status: facts the server never stated. A listing read as "no runs"
+#: let a retry create a second run beside the first one (the fault-schedule fuzzer found it).
+_ANSWER_KEYS = {
+    "GetPipelineRun": "Pipeline",
+    "ListPipelineRuns": "PagingInfo",
+    "ListPipelineRunItems": "PagingInfo",
+    "GetDataQualityEvaluationTaskInstance": "DataQualityEvaluationTaskInstance",
+    "ListDataQualityEvaluationTaskInstances": "PagingInfo",
+}
+
+
 def _response_body(action: str, response: Any) -> dict[str, Any]:
-    """Return a response's body as the PascalCase dict DataWorks sent (``call_api`` gives a dict already)."""
+    """Return a response's body as the PascalCase dict DataWorks sent (``call_api`` gives a dict already).
+
+    :raises DataWorksTransportError: a read answered without the part that carries its answer
+        (:data:`_ANSWER_KEYS`); transient, so the call is retried like any unusable answer.
+    """
     if isinstance(response, dict):
         body: dict[str, Any] = response.get("body") or {}
     else:
         body = response.body.to_map() if response.body is not None else {}
     log.debug("DataWorks %s answered, RequestId %s", action, body.get("RequestId"))
+    key = _ANSWER_KEYS.get(action)
+    if key is not None and not isinstance(body.get(key), dict):
+        request_id = body.get("RequestId")
+        raise DataWorksTransportError(
+            f"DataWorks answered {action} without {key}"
+            + (f" (RequestId {request_id})" if request_id else "")
+            + "; an answer that says nothing is not read as an empty one",
+            action=action,
+        )
     return body
 
 

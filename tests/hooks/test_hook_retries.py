@@ -186,3 +186,37 @@ async def test_async_create_lost_after_commit_is_ambiguous(hook, emu):
         await hook.create_pipeline_run_async(NODE)
 
     assert len(emu.runs(object_id=NODE)) == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "read"),
+    [
+        ("GetPipelineRun", lambda hook, run_id: hook.get_pipeline_run(run_id)),
+        ("ListPipelineRuns", lambda hook, run_id: hook.list_pipeline_runs(object_id=NODE)),
+        ("ListPipelineRunItems", lambda hook, run_id: hook.list_pipeline_run_items(run_id)),
+    ],
+    ids=["get", "list-runs", "list-items"],
+)
+def test_an_answer_without_its_payload_is_asked_again_not_read_as_empty(hook, emu, run_id, action, read):
+    """A 200 ``{"Success": false}`` to a read says nothing: it is not an empty listing nor a run of no status."""
+    emu.inject_fault(action=action, kind="not_started", count=1)
+
+    answer = read(hook, run_id)
+
+    assert _attempts(emu, action) == 2
+    if action == "GetPipelineRun":
+        assert answer.id == run_id and answer.status in ("Init", "Running")
+    elif action == "ListPipelineRuns":
+        assert [run.id for run in answer] == [run_id]
+    else:
+        assert answer  # the run's items: the object itself at least
+
+
+async def test_a_listing_that_never_says_anything_raises_and_names_the_missing_part(hook, emu, run_id):
+    emu.inject_fault(action="ListPipelineRuns", kind="not_started", count=0)
+
+    with pytest.raises(DataWorksTransportError, match="ListPipelineRuns without PagingInfo") as err:
+        await hook.list_pipeline_runs_async(object_id=NODE)
+
+    assert err.value.action == "ListPipelineRuns"
+    assert _attempts(emu, "ListPipelineRuns") == hook.retry_policy.max_attempts

@@ -436,3 +436,20 @@ def test_a_stored_record_for_another_object_is_ignored(emu, conn, task_instance)
 
     assert statuses(emu, NODE_3) == ["Success"]
     assert statuses(emu, NODE) == ["Success"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_listing_that_says_nothing_is_not_read_as_no_run_and_the_retry_creates_none(emu, conn, mode):
+    """The fuzzer's schedule: a listing answered 200 ``{"Success": false}`` once read as "no runs".
+
+    Then the retry created a second run beside the first, still active one. Now the listing is
+    asked again, and the retry adopts and finishes the one run.
+    """
+    ti = TaskInstance(with_store=False)
+    first = make(mode, wait_for_completion=False)().execute(ti.context(try_number=1))
+    emu.inject_fault(action="ListPipelineRuns", kind="not_started", count=2)
+
+    second = run_task(make(mode), ti.context(try_number=2))
+
+    assert second == first
+    assert statuses(emu) == ["Success"]
