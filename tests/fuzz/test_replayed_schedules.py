@@ -110,3 +110,22 @@ def test_a_triggerer_restart_mid_wait_keeps_waiting_on_the_same_run(machine):
 
     runs = machine.world.runs()
     assert len(runs) == 1 and runs[0]["status"] == "Success"
+
+
+@pytest.mark.parametrize("deferrable", MODES)
+def test_a_listing_that_says_nothing_on_the_retrys_scan_creates_no_second_run(machine, deferrable):
+    """Found by the fuzzer (seed 20261209): a 200 ``{"Success": false}`` listing read as "no run"."""
+    machine.deploy(config=replace(BASE, deferrable=deferrable, retries=1, with_store=False))
+    machine.die_after_create(how="worker_lost")
+    machine.new_try()
+    machine.protocol_holds()
+    machine.inject_fault(action="ListPipelineRuns", fault=("not_started", None), count=2)
+    machine.new_try()
+    machine.protocol_holds()
+    while machine.driver.deferred:
+        machine.triggerer_runs()
+        machine.protocol_holds()
+
+    runs = machine.world.runs()
+    assert len(runs) == 1 and runs[0]["status"] == "Success"
+    assert machine.driver.last.outcome == "success"
