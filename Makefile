@@ -113,11 +113,17 @@ e2e-prod: $(E2E_PROD_STAMP)
 bench-smoke: venv
 	$(BIN)/python -m benchmarks.run --smoke
 
-## fuzz: the fuzz profile of the deployment protocol, 20,000 random fault schedules (docs/fuzzing.md);
-## make test runs the fixed-seed profile of 500 as part of the unit suite
+#: the fuzz profile's schedules in all, and the processes they are split over (one per core)
+FUZZ_EXAMPLES ?= 20000
+FUZZ_SHARDS ?= 2
+#: the first shard's seed (shard i: seed + i); a failing shard replays alone with its seed
+FUZZ_SEED ?= $(shell date +%s)
+
+## fuzz: the fuzz profile of the deployment protocol, 20,000 random fault schedules over FUZZ_SHARDS
+## processes (docs/fuzzing.md), summed into build/fuzz-stats.json; make test runs the fixed-seed
+## profile of 500 as part of the unit suite
 fuzz: venv
-	mkdir -p build
-	DATAWORKS_FUZZ_PROFILE=fuzz DATAWORKS_FUZZ_STATS=build/fuzz-stats.json $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
+	$(BIN)/python scripts/fuzz_shards.py --shards $(FUZZ_SHARDS) --examples $(FUZZ_EXAMPLES) --seed $(FUZZ_SEED) --out build/fuzz-stats.json
 
 # Airflow's constraints for the primary version, once the repository has them (constraints/).
 WHEEL_CONSTRAINTS ?= $(wildcard constraints/airflow-3.3.txt)
