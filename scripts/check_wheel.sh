@@ -57,6 +57,23 @@ fi
 "$VPY" -m pip install -q -c "$CONSTRAINTS" "$WHEEL" pytest 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 "$VPY" -m pip check
 
+step "the wheel resolves beside a newer darabonba-core ($(elapsed))"
+# No release after 1.0.x exists yet, so a stand-in 1.1.0 (metadata only) is offered from a local
+# folder, as an SDK release that needs it would bring it; pip's resolver must accept the wheel
+# with it (a pin like <1.1 in the wheel's requirements fails here with ResolutionImpossible).
+"$VPY" - "$WORK/newer-core" <<'PY'
+import sys, zipfile, pathlib
+folder = pathlib.Path(sys.argv[1]); folder.mkdir()
+info = "darabonba_core-1.1.0.dist-info"
+with zipfile.ZipFile(folder / "darabonba_core-1.1.0-py3-none-any.whl", "w") as wheel:
+    wheel.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: darabonba-core\nVersion: 1.1.0\n")
+    wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: stand-in\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    wheel.writestr(f"{info}/RECORD", "")
+PY
+"$VPY" -m pip install --dry-run --no-index --find-links "$WORK/newer-core" "$WHEEL" "darabonba-core==1.1.0" \
+    >"$WORK/newer-core.txt" 2>&1 || { cat "$WORK/newer-core.txt"; echo "[wheel] the wheel does not resolve beside darabonba-core 1.1.0" >&2; exit 1; }
+grep -q "Would install darabonba-core-1.1.0" "$WORK/newer-core.txt" || { cat "$WORK/newer-core.txt"; exit 1; }
+
 step "use the installed wheel from $WORK/user ($(elapsed))"
 mkdir -p "$WORK/user/dags" "$WORK/user/tests"
 cp "$ROOT/example_dags/example_release_window.py" "$WORK/user/dags/"

@@ -15,15 +15,19 @@ SDK's ``DaraResponse`` as the original does (transport failures become the SDK's
 
 It honours what the hook's configuration can set: ``ca``, ``ignoreSSL``, ``cert``,
 ``tlsMinVersion``, the connect/read timeouts and the ``HTTP(S)_PROXY`` variables (like the
-SDK, which sends even loopback calls through them). If ``async_do_action`` ever stops having
-the signature this wraps, :func:`install` returns ``False`` and the hook runs the sync SDK on
-its thread pool instead.
+SDK, which sends even loopback calls through them). On a darabonba-core release this wrapper was
+not checked against (:data:`VERIFIED_CORE`), or if ``async_do_action`` ever stops having the
+signature this wraps, :func:`install` returns ``False`` and the hook runs the sync SDK on its
+thread pool instead: the same answers for about twice the CPU per call. That gate is at run time,
+not a pin in the package's requirements, so a newer SDK that needs a newer darabonba-core installs
+beside the provider (the decision and its figures: ``benchmarks/RESULTS.md`` §5).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import inspect
 import logging
 import os
@@ -33,6 +37,9 @@ import weakref
 from collections.abc import AsyncGenerator, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion
 
 if TYPE_CHECKING:
     import aiohttp
@@ -50,6 +57,9 @@ _MAX_CONNECTIONS = 64
 
 #: the exact parameters of ``DaraCore.async_do_action`` this wraps (darabonba-core 1.0.x)
 _EXPECTED_PARAMETERS = ("request", "runtime_option")
+#: the darabonba-core releases whose ``async_do_action`` and ``DaraResponse`` this wrapper was
+#: checked against (tests/hooks/test_transport_contract.py); on any other, SDK threads
+VERIFIED_CORE = SpecifierSet(">=1.0.0,<1.1")
 #: ``tlsMinVersion`` runtime values -> ssl versions (what the SDK accepts)
 _TLS_VERSIONS = {
     "TLSv1": ssl.TLSVersion.TLSv1,
@@ -80,6 +90,16 @@ def install() -> bool:
         try:
             from darabonba.core import DaraCore
 
+            core = importlib.metadata.version("darabonba-core")
+            if not core_verified(core):
+                log.info(
+                    "DataWorks: darabonba-core %s is not a release the shared-session transport was checked "
+                    "against (%s); using SDK threads.",
+                    core,
+                    VERIFIED_CORE,
+                )
+                _installed = False
+                return False
             original = DaraCore.async_do_action
             if not signature_supported(original):
                 parameters = list(inspect.signature(original).parameters)
@@ -99,6 +119,14 @@ def install() -> bool:
         DaraCore.async_do_action = staticmethod(async_do_action)  # type: ignore[method-assign]
         _installed = True
         return True
+
+
+def core_verified(version: str) -> bool:
+    """Whether darabonba-core ``version`` is one this wrapper was checked against (:data:`VERIFIED_CORE`)."""
+    try:
+        return VERIFIED_CORE.contains(version, prereleases=True)
+    except InvalidVersion:
+        return False
 
 
 def signature_supported(function: Any) -> bool:
