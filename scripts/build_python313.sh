@@ -4,7 +4,14 @@
 # but one deb-src entry (and an apt pin that keeps trixie's binaries out) and Debian 12's own
 # build-dependency packages.
 #
-#   scripts/build_python313.sh PREFIX
+#   scripts/build_python313.sh [--fetch-only | --compile-only] PREFIX
+#
+# Two phases: fetch (apt: the deb-src entry, the build dependencies, the source, unpacked into
+# PREFIX.build/src) and compile (configure, make, altinstall). --fetch-only stops after the first;
+# --compile-only runs the second on an unpacked source, without apt. `make test` fetches in the
+# foreground at its start and compiles niced in the background while the other stages run (apt
+# is never used by two processes at once); a later plain call waits for that build (one lock,
+# PREFIX.lock) and then finds it done, or builds again in the foreground if it failed.
 #
 # Idempotent: when PREFIX/bin/python3.13 exists and imports every module the stage needs, nothing
 # is done. The source is unpacked as `apt-get source` does it, Debian's patches applied (among them
@@ -12,7 +19,12 @@
 # (no PGO/LTO, none of Debian's own configure flags) and `make altinstall`ed into PREFIX.
 set -euo pipefail
 
-prefix=${1:?usage: build_python313.sh PREFIX}
+phase=all
+case "${1:-}" in
+    --fetch-only) phase=fetch; shift ;;
+    --compile-only) phase=compile; shift ;;
+esac
+prefix=${1:?usage: build_python313.sh [--fetch-only | --compile-only] PREFIX}
 prefix=$(realpath -m "$prefix")
 # PREFIX is replaced whole on a build: refuse anything that is not a folder of its own.
 case "$prefix" in
@@ -39,9 +51,24 @@ print(f"{sys.executable}: Python {sys.version.split()[0]}, {sys.argv[1]} import"
 PY
 }
 
+# One build at a time: a plain call waits here for a background compile to end.
+mkdir -p "$(dirname "$prefix")"
+exec 9>"$prefix.lock"
+if ! flock -n 9; then
+    echo "python3.13: waiting for the build in progress (lock $prefix.lock)"
+    flock 9
+fi
+
 if [ -x "$python" ] && check_modules 2>/dev/null; then
     exit 0
 fi
+work=$prefix.build
+if [ "$phase" = compile ] && [ ! -x "$work/src/configure" ]; then
+    echo "python3.13: no unpacked source in $work/src (run with --fetch-only first)" >&2
+    exit 1
+fi
+
+if [ "$phase" != compile ]; then
 
 # --- apt: a deb-src-only entry for trixie, and Debian 12's build dependencies ----------------
 sources=/etc/apt/sources.list.d/airflow-provider-dataworks-trixie-src.sources
@@ -95,12 +122,10 @@ if [ $need_update -eq 1 ] || [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-# --- source, build, install -------------------------------------------------------------------
-work=$prefix.build
+# --- source -----------------------------------------------------------------------------------
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
-started=$(date +%s)
 # As root, apt's _apt user cannot write here (e.g. under /root): fetch as root, no warning.
 sandbox=()
 [ "$(id -u)" -ne 0 ] || sandbox=(-o APT::Sandbox::User=root)
@@ -112,7 +137,15 @@ dsc=$(ls python3.13_*.dsc)
 dpkg-source -x "$dsc" src >>"$work/source.log" 2>&1 || { cat "$work/source.log" >&2; exit 1; }
 version=${dsc#python3.13_}
 version=${version%.dsc}
-cd src
+printf '%s\n' "$version" >"$work/version"
+echo "python3.13: Debian source $version unpacked in $work/src"
+fi
+[ "$phase" != fetch ] || exit 0
+
+# --- build, install ---------------------------------------------------------------------------
+started=$(date +%s)
+version=$(cat "$work/version")
+cd "$work/src"
 echo "python3.13: Debian source $version, configure + make -j2 into $prefix"
 ./configure -q --prefix="$prefix" --without-ensurepip >"$work/configure.log" 2>&1 \
     || { tail -n 30 "$work/configure.log" >&2; exit 1; }
