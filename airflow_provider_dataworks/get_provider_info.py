@@ -68,6 +68,38 @@ def get_provider_info() -> dict[str, Any]:
         "asset-uris": [dict(_DATAWORKS_URIS)],
         "dataset-uris": [dict(_DATAWORKS_URIS)],
         "extra-links": ["airflow_provider_dataworks.operators.pipeline_run.DataWorksPipelineRunLink"],
+        # [dataworks] options: `airflow config list` shows them, and a Redis URL with a password
+        # may come from AIRFLOW__DATAWORKS__QUOTA_STORE_SECRET / _CMD (sensitive)
+        "config": {
+            "dataworks": {
+                "description": "The DataWorks provider's process-wide settings (docs/rate-limits.md).",
+                "options": {
+                    "quota_store": {
+                        "description": (
+                            "A Redis URL (redis://, rediss://, unix://) where every Airflow process shares one "
+                            "request budget per Alibaba Cloud account and region, or 'celery' for the Redis of "
+                            "[celery] broker_url. Empty: each process paces its own calls."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "redis://redis:6379/3",
+                        "default": "",
+                        "sensitive": True,
+                    },
+                    "account_qps": {
+                        "description": (
+                            "The account's API quota in calls per second for all calls together (the Basic, "
+                            "Standard and Professional editions: 5). With quota_store set, reads and writes "
+                            "share one bucket at this rate. Empty: the documented per-action limits."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "5",
+                        "default": "",
+                    },
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "dataworks",

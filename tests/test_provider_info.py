@@ -44,3 +44,21 @@ def test_airflow_knows_the_connection_type(tmp_path):
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert "airflow_provider_dataworks.hooks.dataworks.DataWorksHook dataworks" in done.stdout
+
+
+def test_the_provider_declares_its_options_and_airflow_validates_them(tmp_path):
+    """The [dataworks] section is in the provider info Airflow validates, and `airflow config` reads it."""
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__DATAWORKS__ACCOUNT_QPS": "5"}
+    env.pop("AIRFLOW__DATAWORKS__QUOTA_STORE", None)
+    script = (
+        "from airflow.providers_manager import ProvidersManager as P; P().initialize_providers_configuration();"
+        "from airflow.configuration import conf;"
+        "info = P().providers['airflow-provider-dataworks'].data['config']['dataworks']['options'];"
+        "print(sorted(info), conf.get('dataworks', 'account_qps'), repr(conf.get('dataworks', 'quota_store')),"
+        " ('dataworks', 'quota_store') in conf.sensitive_config_values)"
+    )
+
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['account_qps', 'quota_store'] 5 '' True"
