@@ -40,6 +40,18 @@ BASE = Config(
 MODES = [pytest.param(False, id="sync"), pytest.param(True, id="deferrable")]
 
 
+def to_the_end(machine: DeploymentProtocol) -> None:
+    """The triggerer runs the deferred try until it ends, the invariants checked after each slice."""
+    while machine.driver.deferred:
+        machine.triggerer_runs()
+        machine.protocol_holds()
+
+
+def assert_one_successful_run(machine: DeploymentProtocol) -> None:
+    runs = machine.world.runs()
+    assert len(runs) == 1 and runs[0]["status"] == "Success"
+
+
 @pytest.fixture
 def machine(fuzz_world, capfd):
     fuzz_world["capture"] = capfd
@@ -88,12 +100,9 @@ def test_a_worker_killed_after_the_create_is_retried_onto_the_same_run(machine, 
     machine.protocol_holds()
     machine.new_try()
     machine.protocol_holds()
-    while machine.driver.deferred:
-        machine.triggerer_runs()
-        machine.protocol_holds()
+    to_the_end(machine)
 
-    runs = machine.world.runs()
-    assert len(runs) == 1 and runs[0]["status"] == "Success"
+    assert_one_successful_run(machine)
     assert machine.driver.last.outcome == "success"
 
 
@@ -104,12 +113,9 @@ def test_a_triggerer_restart_mid_wait_keeps_waiting_on_the_same_run(machine):
     machine.interrupt_mid_call(how="triggerer_restart", after=2)
     machine.triggerer_runs()
     machine.protocol_holds()
-    while machine.driver.deferred:
-        machine.triggerer_runs()
-        machine.protocol_holds()
+    to_the_end(machine)
 
-    runs = machine.world.runs()
-    assert len(runs) == 1 and runs[0]["status"] == "Success"
+    assert_one_successful_run(machine)
 
 
 @pytest.mark.parametrize("deferrable", MODES)
@@ -122,10 +128,7 @@ def test_a_listing_that_says_nothing_on_the_retrys_scan_creates_no_second_run(ma
     machine.inject_fault(action="ListPipelineRuns", fault=("not_started", None), count=2)
     machine.new_try()
     machine.protocol_holds()
-    while machine.driver.deferred:
-        machine.triggerer_runs()
-        machine.protocol_holds()
+    to_the_end(machine)
 
-    runs = machine.world.runs()
-    assert len(runs) == 1 and runs[0]["status"] == "Success"
+    assert_one_successful_run(machine)
     assert machine.driver.last.outcome == "success"
