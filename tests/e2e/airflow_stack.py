@@ -116,6 +116,12 @@ class AirflowStack:
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
         }
+        if self.sql_alchemy_conn is None:
+            # A task's calls to the execution API (an XCom push, a state change) wait for the API
+            # server, which waits up to SQLite's 60 s busy timeout on a loaded machine: Airflow's 5 s
+            # default (3.1.1+) failed a py313 e2e task with "API_SERVER_ERROR ... ReadTimeout" while
+            # a fuzz run shared the machine. Airflow's advice under high load is a longer timeout.
+            env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"] = "90"
         env.update(self.extra_env)
         return clean_environment(env)
 
