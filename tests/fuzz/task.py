@@ -9,6 +9,7 @@ DAG run and task state store of ``tests/operators/support.py``.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -120,6 +121,10 @@ class Try:
     error: BaseException | None = None
     xcom: dict[str, Any] = field(default_factory=dict)
     segments: list[str] = field(default_factory=list)
+    #: real seconds from the try's start to its failure: the provider's deadlines are real seconds,
+    #: so on a starved machine a long timeout can pass too (then it is a cause, not a defect)
+    started: float = field(default_factory=time.monotonic)
+    failed_after: float | None = None
 
     @property
     def retryable(self) -> bool:
@@ -260,6 +265,7 @@ class TaskDriver:
         except Exception as err:
             attempt.outcome = "failed"
             attempt.error = err
+            attempt.failed_after = time.monotonic() - attempt.started
         finally:
             self.world.disarm_interruptions()
             attempt.xcom = dict(self.ti.state.xcom)
