@@ -82,9 +82,8 @@ def _a_newer_core(monkeypatch, version: str = "1.1.0") -> None:
 @pytest.fixture
 def fresh_install(monkeypatch):
     """The transport as a new process finds it: nothing wrapped yet (restored afterwards)."""
-    monkeypatch.setattr(DaraCore, "async_do_action", DaraCore.async_do_action)
-    if transport._original is not None:
-        monkeypatch.setattr(DaraCore, "async_do_action", staticmethod(transport._original))
+    unwrapped = transport._original or DaraCore.async_do_action
+    monkeypatch.setattr(DaraCore, "async_do_action", staticmethod(unwrapped))
     monkeypatch.setattr(transport, "_installed", None)
     monkeypatch.setattr(transport, "_original", None)
 
